@@ -1,0 +1,13 @@
+"""weightspace: learning from the weights of neural networks."""
+
+__version__ = "0.1.0"
+
+from weightspace.errors import ConfigError, WeightspaceError, ZooFormatError  # noqa: E402
+from weightspace.zoo import (  # noqa: E402
+    ArchConfig, DatasetConfig, Factor, Zoo, ZooConfig, build_model, create_zoo, open_zoo, preset,
+)  # fmt: skip
+
+__all__ = [
+    "ArchConfig", "ConfigError", "DatasetConfig", "Factor", "WeightspaceError", "Zoo",
+    "ZooConfig", "ZooFormatError", "build_model", "create_zoo", "open_zoo", "preset",
+]  # fmt: skip

@@ -1,0 +1,165 @@
+"""Zoo architectures by name: CNN-s, CNN-l, ResNet-18 (CIFAR), the Tetris MLP and a small MLP.
+
+Each is sized to its input (4x4, 8x8, 28x28, 32x32; SPEC §2). Build one with
+``build_model(ArchConfig(name="cnn-s", input_shape=(1, 28, 28)))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from weightspace.errors import ConfigError, check_choice
+from weightspace.zoo.layers import INITS, Dropout, activation, initialize
+from weightspace.zoo.resnet import ResNet18
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """What defines one network of a zoo. Activation, dropout and init are generating factors."""
+
+    name: str = "cnn-s"
+    input_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W)
+    num_classes: int = 10
+    activation: str = "tanh"
+    dropout: float = 0.0
+    init: str = "uniform"
+    hidden: tuple[int, ...] = field(default=())  # MLP hidden widths; () = the architecture's own
+
+    def __post_init__(self) -> None:
+        check_choice("architecture", self.name, tuple(ARCHITECTURES))
+        check_choice("init", self.init, INITS)
+        activation(self.activation)  # validates the name
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout", "a rate in [0, 1)", self.dropout)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ConfigError("input_shape", "(channels, height, width), all >= 1", self.input_shape)
+        if self.num_classes < 2:
+            raise ConfigError("num_classes", "an integer >= 2", self.num_classes)
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        object.__setattr__(self, "hidden", tuple(int(v) for v in self.hidden))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConvStage:
+    """One conv stage: conv(k, padding) -> optional max-pool(2) -> activation -> [dropout]."""
+
+    channels: int
+    kernel: int
+    padding: int = 0
+    pool: bool = True
+
+
+def _conv_plan(name: str, height: int) -> tuple[tuple[ConvStage, ...], int]:
+    """The conv stages and the hidden fc width of CNN-s / CNN-l for an input height."""
+    small = height < 16  # 4x4 Tetris or 8x8 digits: same shape of network, smaller kernels
+    if name == "cnn-s":
+        if small:
+            stages = (ConvStage(8, 3, 1), ConvStage(6, 3, 1), ConvStage(4, 1, 0, pool=False))
+        else:
+            stages = (ConvStage(8, 5), ConvStage(6, 5), ConvStage(4, 2, pool=False))
+    else:
+        if small:
+            stages = (ConvStage(16, 3, 1), ConvStage(32, 3, 1), ConvStage(15, 3, 1, pool=False))
+        else:
+            stages = (ConvStage(16, 3), ConvStage(32, 3), ConvStage(15, 3))
+    return stages, 20
+
+
+class ConvNet(nn.Module):
+    """Three conv stages and two fully connected layers (CNN-s and CNN-l of the Model Zoos)."""
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        channels, height, width = config.input_shape
+        stages, hidden = _conv_plan(config.name, min(height, width))
+        layers: list[nn.Module] = []
+        salt = 0
+        for stage in stages:
+            layers.append(nn.Conv2d(channels, stage.channels, stage.kernel, padding=stage.padding))
+            if stage.pool:
+                layers.append(nn.MaxPool2d(2))
+            layers.append(activation(config.activation))
+            if stage is not stages[-1]:  # present even at rate 0: one structure per zoo
+                salt += 1
+                layers.append(Dropout(config.dropout, salt))
+            channels = stage.channels
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *config.input_shape)).numel()
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, hidden),
+            activation(config.activation),
+            Dropout(config.dropout, salt + 1),
+            nn.Linear(hidden, config.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # (B, num_classes)
+
+
+class MLP(nn.Module):
+    """A fully connected network on the flattened input."""
+
+    def __init__(self, config: ArchConfig, hidden: tuple[int, ...], bias: bool = True) -> None:
+        super().__init__()
+        widths = (int(torch.tensor(config.input_shape).prod()), *hidden)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers += [
+                nn.Linear(n_in, n_out, bias=bias),
+                activation(config.activation),
+                Dropout(config.dropout, i + 1),  # present even at rate 0: one structure per zoo
+            ]
+        layers.append(nn.Linear(widths[-1], config.num_classes, bias=bias))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, num_classes)
+
+
+def _mlp(config: ArchConfig) -> nn.Module:
+    return MLP(config, config.hidden or (32,))
+
+
+def _tetris_mlp(config: ArchConfig) -> nn.Module:
+    # 16 -> 5 -> 4 without bias: 100 weights (the 2021 Tetris zoo)
+    return MLP(config, config.hidden or (5,), bias=False)
+
+
+def _resnet18(config: ArchConfig) -> nn.Module:
+    return ResNet18(config.input_shape[0], config.num_classes, config.activation)
+
+
+ARCHITECTURES: dict[str, Callable[[ArchConfig], nn.Module]] = {
+    "cnn-s": ConvNet,
+    "cnn-l": ConvNet,
+    "resnet18": _resnet18,
+    "mlp": _mlp,
+    "tetris-mlp": _tetris_mlp,
+}
+
+
+def build_model(config: ArchConfig) -> nn.Module:
+    """A freshly initialized network of the configured architecture.
+
+    Example:
+        >>> torch.manual_seed(0)
+        >>> net = build_model(ArchConfig("cnn-s", input_shape=(1, 28, 28)))
+        >>> sum(p.numel() for p in net.parameters())
+        2464
+    """
+    model = ARCHITECTURES[config.name](config)
+    initialize(model, config.init)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,229 @@
+"""The typed configuration of a zoo: architecture, dataset, generating factors, training.
+
+A generating factor is one value, a grid of values (every combination is trained), or a random
+draw per model. In a JSON/TOML config file:
+
+    lr = 1e-3                         # fixed
+    lr = [1e-3, 1e-4]                 # grid
+    lr = {loguniform = [1e-4, 1e-2]}  # random draw per model (also: uniform, choice)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightspace.errors import ConfigError, check_choice
+from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
+from weightspace.zoo.datasets import DatasetConfig
+from weightspace.zoo.layers import ACTIVATIONS, INITS
+from weightspace.zoo.members import ModelSpec
+from weightspace.zoo.optim import OPTIMIZERS
+
+DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A generating factor: ``grid`` values (one value = fixed) or a per-model random draw."""
+
+    values: tuple = ()
+    distribution: str = "grid"
+
+    def __post_init__(self) -> None:
+        check_choice("factor distribution", self.distribution, DISTRIBUTIONS)
+        object.__setattr__(self, "values", tuple(self.values))
+        if not self.values:
+            raise ConfigError("factor values", "at least one value", self.values)
+        if self.distribution in ("uniform", "loguniform") and len(self.values) != 2:
+            raise ConfigError(
+                f"{self.distribution} factor", "[low, high]", list(self.values)
+            )
+
+    @classmethod
+    def parse(cls, name: str, raw: Any) -> Factor:
+        """Read a factor from a config file value (scalar, list or {distribution: values})."""
+        if isinstance(raw, Factor):
+            return raw
+        if isinstance(raw, dict):
+            if len(raw) != 1 or next(iter(raw)) not in DISTRIBUTIONS:
+                raise ConfigError(
+                    name, f"a value, a list, or one of {{{', '.join(DISTRIBUTIONS)}: [...]}}", raw
+                )
+            ((distribution, values),) = raw.items()
+            return cls(tuple(values), distribution)
+        if isinstance(raw, (list, tuple)):
+            return cls(tuple(raw))
+        return cls((raw,))
+
+    def grid(self) -> tuple:
+        return self.values if self.distribution == "grid" else (None,)
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        if self.distribution == "choice":
+            return self.values[int(rng.integers(len(self.values)))]
+        low, high = self.values
+        if self.distribution == "uniform":
+            return float(rng.uniform(low, high))
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+    def to_json(self) -> Any:
+        if self.distribution == "grid":
+            return self.values[0] if len(self.values) == 1 else list(self.values)
+        return {self.distribution: list(self.values)}
+
+
+FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
+
+
+def _fixed(value: Any) -> Factor:
+    return field(default_factory=lambda: Factor((value,)))
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """Everything that defines a zoo; the same config and seed give the same zoo, bit for bit."""
+
+    name: str = "zoo"
+    architecture: str = "cnn-s"
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    hidden: tuple[int, ...] = ()
+    activation: Factor = _fixed("tanh")
+    dropout: Factor = _fixed(0.0)
+    init: Factor = _fixed("uniform")
+    optimizer: Factor = _fixed("adam")
+    lr: Factor = _fixed(3e-4)
+    weight_decay: Factor = _fixed(0.0)
+    seeds: int = 1  # models per combination of grid values
+    random_seeds: bool = False  # False: seeds 1..n ("fixed"); True: drawn from `seed` ("rand")
+    seed: int = 0  # the zoo's master seed: random seeds and random factor draws
+    epochs: int = 10
+    batch_size: int = 10
+    checkpoint_epochs: tuple[int, ...] | None = None  # None: every epoch, 0 included
+    shard_size: int = 64  # models per shard (the unit of resume and of scale-out)
+
+    def __post_init__(self) -> None:
+        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
+        for name in FACTORS:
+            factor = getattr(self, name)
+            if not isinstance(factor, Factor):
+                object.__setattr__(self, name, Factor.parse(name, factor))
+        self._check_factor_values()
+        for name in ("seeds", "batch_size", "shard_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(name, "an integer >= 1", getattr(self, name))
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ConfigError("epochs", "an integer >= 0", self.epochs)
+        if self.checkpoint_epochs is not None:
+            epochs = tuple(sorted(set(int(e) for e in self.checkpoint_epochs)))
+            if not epochs or epochs[0] < 0 or epochs[-1] > self.epochs:
+                raise ConfigError(
+                    "checkpoint_epochs", f"epochs within 0..{self.epochs}", self.checkpoint_epochs
+                )
+            object.__setattr__(self, "checkpoint_epochs", epochs)
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def _check_factor_values(self) -> None:
+        allowed = {"activation": ACTIVATIONS, "init": INITS, "optimizer": OPTIMIZERS}
+        for name, choices in allowed.items():
+            factor = getattr(self, name)
+            if factor.distribution in ("uniform", "loguniform"):
+                raise ConfigError(name, "a value, a list or {choice: [...]}", factor.to_json())
+            for value in factor.values:
+                check_choice(name, value, tuple(choices))
+        for name, low, high in (("dropout", 0.0, 1.0), ("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf)):  # noqa: E501
+            for value in getattr(self, name).values:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not ok or not (low <= value < high) or (name == "lr" and value <= 0):
+                    interval = f"({low}, {high})" if name == "lr" else f"[{low}, {high})"
+                    raise ConfigError(name, f"a number in {interval}", value)
+
+    @property
+    def epochs_to_checkpoint(self) -> list[int]:
+        if self.checkpoint_epochs is None:
+            return list(range(self.epochs + 1))
+        return list(self.checkpoint_epochs)
+
+    def members(self, input_shape: tuple[int, int, int], num_classes: int) -> list[ModelSpec]:
+        """Every model of the zoo, in model-id order: grid combinations x seeds."""
+        rng = np.random.default_rng(self.seed)
+        grids = [getattr(self, name).grid() for name in FACTORS]
+        specs = []
+        for combo in itertools.product(*grids):
+            for s in range(self.seeds):
+                values = dict(zip(FACTORS, combo))
+                for name in FACTORS:
+                    if values[name] is None:
+                        values[name] = getattr(self, name).draw(rng)
+                seed = int(rng.integers(1, 2**31 - 1)) if self.random_seeds else s + 1
+                arch = ArchConfig(
+                    self.architecture, input_shape, num_classes, values["activation"],
+                    float(values["dropout"]), values["init"], self.hidden,
+                )  # fmt: skip
+                specs.append(
+                    ModelSpec(
+                        len(specs), seed, arch, values["optimizer"],
+                        float(values["lr"]), float(values["weight_decay"]),
+                    )  # fmt: skip
+                )
+        return specs
+
+    # --- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in FACTORS:
+            out[name] = getattr(self, name).to_json()
+        out["hidden"] = list(self.hidden)
+        if self.checkpoint_epochs is not None:
+            out["checkpoint_epochs"] = list(self.checkpoint_epochs)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ZooConfig:
+        """Build from a plain dict; an unknown key is an error, never silently ignored."""
+        _reject_unknown("zoo config", raw, {f.name for f in fields(cls)})
+        values = dict(raw)
+        if "dataset" in values:
+            dataset = values["dataset"]
+            if isinstance(dataset, str):
+                dataset = {"name": dataset}
+            _reject_unknown("dataset", dataset, {f.name for f in fields(DatasetConfig)})
+            values["dataset"] = DatasetConfig(**dataset)
+        if "hidden" in values:
+            values["hidden"] = tuple(values["hidden"])
+        if values.get("checkpoint_epochs") is not None:
+            values["checkpoint_epochs"] = tuple(values["checkpoint_epochs"])
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ZooConfig:
+        """Read a ``.json`` or ``.toml`` zoo config."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise ConfigError("--config", "a readable .json or .toml file", str(path)) from err
+        try:
+            raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as err:
+            raise ConfigError("--config", f"valid {path.suffix or 'JSON'} ({err})", str(path)) from None
+        return cls.from_dict(raw)
+
+    def with_changes(self, **changes: Any) -> ZooConfig:
+        return replace(self, **changes)
+
+
+def _reject_unknown(where: str, raw: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where} key {unknown[0]!r}", f"one of {', '.join(sorted(known))}", unknown[0],
+            "Check the spelling; unknown keys are never ignored",
+        )  # fmt: skip

@@ -1,0 +1,238 @@
+"""Create a zoo: plan shards, train them (in-process or as Ray tasks), write, resume.
+
+A shard is up to ``shard_size`` models of one group (architecture, activation, optimizer). Each
+shard is trained start to finish and written atomically, so a killed run loses at most the shard
+in progress; `create_zoo` on the same directory picks up where it stopped, and since every
+model's training depends only on its own spec, the result is identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+import weightspace
+from weightspace.errors import ConfigError, ZooFormatError, check_choice
+from weightspace.zoo.architectures import build_model
+from weightspace.zoo.config import ZooConfig
+from weightspace.zoo.datasets import Splits, load_dataset
+from weightspace.zoo.members import ModelSpec
+from weightspace.zoo.population import METRICS, Population, PopulationResult
+from weightspace.zoo.reader import Zoo, open_zoo
+from weightspace.zoo.storage import (
+    FORMAT_VERSION, MANIFEST, PROGRESS, SHARDS, TABLE, atomic_write_json, finished_shard,
+    read_json, sha256_file, shard_name, write_shard, write_table,
+)  # fmt: skip
+
+BACKENDS = ("inprocess", "ray")
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    specs: tuple[ModelSpec, ...]
+
+
+def plan_shards(specs: list[ModelSpec], shard_size: int) -> list[Shard]:
+    """Group models by (architecture, activation, optimizer), then cut groups into shards."""
+    groups: dict[tuple, list[ModelSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.group, []).append(spec)
+    shards: list[Shard] = []
+    for members in groups.values():
+        for start in range(0, len(members), shard_size):
+            shards.append(Shard(len(shards), tuple(members[start : start + shard_size])))
+    return shards
+
+
+def train_shard(
+    config: ZooConfig,
+    shard: Shard,
+    splits: Splits | None = None,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, torch.Tensor], pa.Table]:
+    """Train one shard; returns its stacked checkpoint weights and its table rows."""
+    splits = load_dataset(config.dataset) if splits is None else splits
+    population = Population(list(shard.specs), splits, config.batch_size, device)
+    result = population.train(config.epochs, config.epochs_to_checkpoint, progress)
+    return shard_rows(result, shard.index)
+
+
+def shard_rows(result: PopulationResult, shard_index: int) -> tuple[dict[str, torch.Tensor], pa.Table]:
+    """Flatten a population result to (weights {key: (rows, *shape)}, table rows).
+
+    A diverged model keeps the checkpoints before its first non-finite epoch.
+    """
+    keep_model, keep_epoch, columns = [], [], {}
+    records: dict[str, list] = {name: [] for name in _COLUMNS}
+    for i, spec in enumerate(result.specs):
+        diverged = result.diverged_epoch[i]
+        for j, epoch in enumerate(result.checkpoint_epochs):
+            if 0 <= diverged <= epoch:
+                break
+            keep_model.append(i)
+            keep_epoch.append(j)
+            values = result.metrics[i, epoch].tolist()
+            row = {"model_id": spec.model_id, "epoch": epoch, **spec.factors()}
+            row.update(zip(METRICS, values))
+            row["ggap"] = row["train_acc"] - row["test_acc"]
+            row["status"] = "diverged" if diverged >= 0 else "ok"
+            row["diverged_epoch"] = diverged
+            row["shard"] = shard_index
+            row["shard_row"] = len(keep_model) - 1
+            for name in _COLUMNS:
+                records[name].append(row[name])
+    index_m, index_e = torch.tensor(keep_model, dtype=torch.long), torch.tensor(keep_epoch, dtype=torch.long)
+    weights = {k: v[index_m, index_e] for k, v in result.weights.items()}
+    columns = {name: pa.array(records[name], type=_COLUMNS[name]) for name in _COLUMNS}
+    return weights, pa.table(columns)
+
+
+_COLUMNS = {
+    "model_id": pa.int64(), "seed": pa.int64(), "epoch": pa.int64(),
+    "activation": pa.string(), "dropout": pa.float64(), "init": pa.string(),
+    "optimizer": pa.string(), "lr": pa.float64(), "weight_decay": pa.float64(),
+    **{name: pa.float64() for name in METRICS}, "ggap": pa.float64(),
+    "status": pa.string(), "diverged_epoch": pa.int64(), "shard": pa.int64(), "shard_row": pa.int64(),
+}  # fmt: skip
+
+
+def _prepare_directory(out: Path, config: ZooConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise ZooFormatError(out, "exists and is not a directory", "Choose another --out")
+    progress_path = out / PROGRESS
+    if progress_path.exists():
+        recorded = read_json(progress_path, "progress file").get("config")
+        if recorded != config.to_dict():
+            raise ConfigError(
+                "--out", f"a new directory, or one holding a partial zoo of the same config", str(out),
+                "This directory holds a zoo of a different config: choose another --out",
+            )  # fmt: skip
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            "--out", "an empty or new directory (or a partial zoo to resume)", str(out),
+            "Choose another --out, or remove the directory",
+        )  # fmt: skip
+    else:
+        atomic_write_json(progress_path, {"format_version": FORMAT_VERSION, "config": config.to_dict()})
+
+
+def _run_inprocess(
+    config: ZooConfig, todo: list[Shard], splits: Splits, device: str, tick: Callable[[int], None]
+) -> Iterator[tuple[Shard, dict[str, torch.Tensor], pa.Table]]:
+    for shard in todo:
+        yield shard, *train_shard(config, shard, splits, device, tick)
+
+
+def _run_ray(
+    config: ZooConfig, todo: list[Shard], device: str, tick: Callable[[int], None]
+) -> Iterator[tuple[Shard, dict[str, torch.Tensor], pa.Table]]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--backend", "an installed Ray for backend 'ray'", "ray", "pip install 'weightspace[ray]'"
+        ) from None
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_gpus=1 if device == "cuda" else 0)(train_shard)
+    pending = {remote.remote(config, shard, None, device): shard for shard in todo}
+    while pending:
+        (ready,), _ = ray.wait(list(pending), num_returns=1)
+        shard = pending.pop(ready)
+        weights, rows = ray.get(ready)
+        tick(len(shard.specs) * config.epochs)
+        yield shard, weights, rows
+
+
+def create_zoo(
+    config: ZooConfig,
+    out: str | Path,
+    backend: str = "inprocess",
+    device: str = "cpu",
+    progress: bool = True,
+) -> Zoo:
+    """Train the zoo described by ``config`` into ``out`` (resuming a partial run) and open it.
+
+    Example:
+        >>> zoo = create_zoo(preset("digits-tiny"), "zoo/")
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device", "cpu (no CUDA device is visible)", device)
+    out = Path(out)
+    _prepare_directory(out, config)
+    splits = load_dataset(config.dataset)
+    specs = config.members(splits.input_shape, splits.num_classes)
+    shards = plan_shards(specs, config.shard_size)
+    done = {s.index: finished_shard(out, s.index) for s in shards}
+    todo = [s for s in shards if done[s.index] is None]
+    from tqdm import tqdm
+
+    total = len(specs) * config.epochs
+    finished = sum(len(s.specs) for s in shards if done[s.index] is not None) * config.epochs
+    with tqdm(total=total, initial=finished, unit="model·epoch", disable=not progress,
+              desc=config.name) as bar:  # fmt: skip
+        runs = (
+            _run_ray(config, todo, device, bar.update)
+            if backend == "ray"
+            else _run_inprocess(config, todo, splits, device, bar.update)
+        )
+        for shard, weights, rows in runs:
+            write_shard(out, shard.index, weights, rows)
+            done[shard.index] = finished_shard(out, shard.index)
+    _finalize(out, config, splits, specs, shards, done)
+    return open_zoo(out)
+
+
+def _finalize(out, config, splits, specs, shards, done) -> None:
+    tables = [done[s.index] for s in shards]
+    table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+    order = np.lexsort((table.column("epoch").to_numpy(), table.column("model_id").to_numpy()))
+    table = table.take(pa.array(order))
+    write_table(out / TABLE, table)
+    template = build_model(specs[0].arch)
+    state = template.state_dict()
+    status = table.column("status").to_numpy(zero_copy_only=False)
+    models = table.column("model_id").to_numpy()
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": config.name,
+        "config": config.to_dict(),
+        "architecture": {
+            "config": {
+                "name": config.architecture, "input_shape": list(splits.input_shape),
+                "num_classes": splits.num_classes, "hidden": list(config.hidden),
+            },
+            "parameters": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in state.items()},
+            "num_parameters": sum(p.numel() for p in template.parameters()),
+            "definition": repr(template),
+        },
+        "dataset": {
+            "config": config.dataset.to_dict(), "sha256": splits.fingerprint(),
+            "sizes": {"train": len(splits.train_y), "val": len(splits.val_y), "test": len(splits.test_y)},
+        },
+        "software": {
+            "weightspace": weightspace.__version__, "torch": torch.__version__,
+            "python": platform.python_version(), "pyarrow": pa.__version__,
+        },
+        "shards": [
+            {"file": f"{shard_name(s.index)}.safetensors", "rows": done[s.index].num_rows,
+             "sha256": sha256_file(out / SHARDS / f"{shard_name(s.index)}.safetensors")}
+            for s in shards
+        ],
+        "table": {"file": TABLE, "rows": table.num_rows, "sha256": sha256_file(out / TABLE)},
+        "counts": {
+            "models": len(specs), "checkpoints": table.num_rows,
+            "diverged": int(len(np.unique(models[status == "diverged"]))),
+        },
+    }  # fmt: skip
+    atomic_write_json(out / MANIFEST, manifest)

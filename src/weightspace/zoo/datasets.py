@@ -1,0 +1,183 @@
+"""Datasets with fixed, seeded train/validation/test splits.
+
+Embedded: scikit-learn's ``digits`` (real 8x8 handwritten digits) and generated ``tetris``
+shapes (4x4). From local files: ``mnist`` / ``fashion-mnist`` (IDX), ``cifar10`` (binary
+version) and ``svhn`` (``.mat``); see `weightspace.zoo.dataset_files`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weightspace.errors import ConfigError, check_choice
+from weightspace.zoo import dataset_files
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data a zoo trains on and how it is split.
+
+    ``root`` is the folder of the files for the file-based datasets. Datasets without an official
+    test split (digits, tetris) are split ``1 - val - test / val / test``; the others carve the
+    validation split out of their training files. ``train_fraction`` keeps a seeded subset of the
+    training split (the NeurIPS 2021 zoos vary it).
+    """
+
+    name: str = "digits"
+    root: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    train_fraction: float = 1.0
+    split_seed: int = 0
+    tetris_samples: int = 1000
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.name, tuple(LOADERS))
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise ConfigError(name, "a fraction in (0, 0.5)", value)
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ConfigError("train_fraction", "a fraction in (0, 1]", self.train_fraction)
+        if self.name in dataset_files.FILE_DATASETS and self.root is None:
+            raise ConfigError(
+                "dataset.root",
+                f"the folder holding the {self.name} files",
+                None,
+                f"Set root to a local folder with {dataset_files.FILE_DATASETS[self.name]}.",
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Images (N, C, H, W) float32 and labels (N,) int64 for each split."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def fingerprint(self) -> str:
+        """sha256 over every split's images and labels: the dataset hash of a zoo manifest."""
+        digest = hashlib.sha256()
+        for tensor in (self.train_x, self.train_y, self.val_x, self.val_y, self.test_x, self.test_y):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def to(self, device: torch.device | str) -> Splits:
+        tensors = {k: v.to(device) for k, v in self.__dict__.items() if k != "num_classes"}
+        return Splits(**tensors, num_classes=self.num_classes)
+
+
+def load_digits_arrays(config: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.images[:, None] / 16.0).astype(np.float32), data.target.astype(np.int64)
+
+
+TETROMINOES = {  # the four shapes of the 2021 Tetris zoo, as (row, col) cells
+    "L": ((0, 0), (1, 0), (2, 0), (2, 1)),
+    "T": ((0, 0), (0, 1), (0, 2), (1, 1)),
+    "S": ((0, 1), (0, 2), (1, 0), (1, 1)),
+    "I": ((0, 0), (1, 0), (2, 0), (3, 0)),
+}
+
+
+def load_tetris_arrays(config: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    """4x4 images of the four tetrominoes at random rotations and positions, with pixel noise."""
+    rng = np.random.default_rng(config.split_seed + 7919)
+    images = np.zeros((config.tetris_samples, 1, 4, 4), dtype=np.float32)
+    labels = rng.integers(0, len(TETROMINOES), config.tetris_samples)
+    shapes = list(TETROMINOES.values())
+    for i, label in enumerate(labels):
+        grid = np.zeros((4, 4), dtype=np.float32)
+        for r, c in shapes[label]:
+            grid[r, c] = 1.0
+        grid = np.rot90(grid, rng.integers(0, 4))
+        rows, cols = np.nonzero(grid)
+        grid = grid[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        top = rng.integers(0, 5 - grid.shape[0])
+        left = rng.integers(0, 5 - grid.shape[1])
+        images[i, 0, top : top + grid.shape[0], left : left + grid.shape[1]] = grid
+    images += rng.normal(0.0, 0.1, images.shape).astype(np.float32)
+    return images, labels.astype(np.int64)
+
+
+def _split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.cumsum([round(f * n) for f in fractions])
+    return np.split(order, cuts)
+
+
+def load_dataset(config: DatasetConfig) -> Splits:
+    """Load and split a dataset; images are standardized with the training split's statistics.
+
+    Example:
+        >>> splits = load_dataset(DatasetConfig("digits"))
+        >>> splits.train_x.shape[1:], splits.num_classes
+        (torch.Size([1, 8, 8]), 10)
+    """
+    arrays = LOADERS[config.name](config)
+    if len(arrays) == 2:  # one pool: split into train / val / test
+        x, y = arrays
+        val, test, train = _split_indices(
+            len(x), (config.val_fraction, config.test_fraction), config.split_seed
+        )
+        parts = (x[train], y[train], x[val], y[val], x[test], y[test])
+    else:  # official train and test: carve validation out of train
+        x, y, test_x, test_y = arrays
+        val, train = _split_indices(len(x), (config.val_fraction,), config.split_seed)
+        parts = (x[train], y[train], x[val], y[val], test_x, test_y)
+    train_x, train_y, val_x, val_y, test_x, test_y = parts
+    if config.train_fraction < 1.0:
+        keep = np.sort(
+            np.random.default_rng(config.split_seed + 1).permutation(len(train_x))[
+                : max(1, round(config.train_fraction * len(train_x)))
+            ]
+        )
+        train_x, train_y = train_x[keep], train_y[keep]
+    mean = train_x.mean(axis=(0, 2, 3), keepdims=True)
+    std = train_x.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int64))
+
+    num_classes = int(max(train_y.max(), val_y.max(), test_y.max())) + 1
+    return Splits(
+        images(train_x), labels(train_y), images(val_x), labels(val_y),
+        images(test_x), labels(test_y), num_classes,
+    )  # fmt: skip
+
+
+def _file_loader(name: str):
+    def load(config: DatasetConfig) -> tuple[np.ndarray, ...]:
+        return dataset_files.load(name, Path(config.root))  # type: ignore[arg-type]
+
+    return load
+
+
+LOADERS = {
+    "digits": load_digits_arrays,
+    "tetris": load_tetris_arrays,
+    **{name: _file_loader(name) for name in dataset_files.FILE_DATASETS},
+}

@@ -1,0 +1,188 @@
+"""Train a population of models at once with torch.func (stack_module_state, functional_call, vmap).
+
+All models of a population share one network structure and one optimizer type; each has its own
+seed, initialization, data order, learning rate, weight decay and dropout rate. Parameters live in
+one flat (N, P) tensor so that the optimizer update is a handful of fused tensor operations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from weightspace.zoo.architectures import build_model
+from weightspace.zoo.datasets import Splits
+from weightspace.zoo.layers import Dropout
+from weightspace.zoo.members import ModelSpec, epoch_order, step_keys
+from weightspace.zoo.optim import PopulationOptimizer
+
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+@dataclass
+class PopulationResult:
+    """What training a population produced.
+
+    ``weights[key]`` is (N, E, *shape) for each state-dict key, E = number of checkpointed epochs;
+    ``metrics`` is (N, epochs + 1, 6) in the order of `METRICS` (NaN after divergence);
+    ``diverged_epoch[i]`` is the first epoch at which model i was non-finite, or -1.
+    """
+
+    specs: list[ModelSpec]
+    checkpoint_epochs: list[int]
+    weights: dict[str, torch.Tensor]
+    metrics: torch.Tensor
+    diverged_epoch: list[int]
+
+
+class Population:
+    """A population of N models of one group, trained together.
+
+    Example:
+        >>> pop = Population(specs, splits, batch_size=32)
+        >>> result = pop.train(epochs=5)
+    """
+
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        splits: Splits,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+        eval_batch: int = 2048,
+    ) -> None:
+        groups = {spec.group for spec in specs}
+        assert len(groups) == 1, f"one population holds one group, got {groups}"
+        self.specs = specs
+        self.device = torch.device(device)
+        self.splits = splits.to(self.device)
+        self.batch_size = batch_size
+        self.eval_batch = eval_batch
+        models = []
+        for spec in specs:
+            torch.manual_seed(spec.seed)
+            models.append(build_model(spec.arch))
+        # every architecture carries its Dropout modules (rate 0 is exact identity), so members
+        # that differ in dropout share one structure; each member's rate is a stacked buffer
+        self.template = build_model(replace(specs[0].arch, init="default")).to("meta")
+        for module in self.template.modules():
+            if isinstance(module, Dropout):
+                module.seeded = True
+        params, buffers = stack_module_state(models)
+        self.names = list(params)
+        self.shapes = [params[k].shape[1:] for k in self.names]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.flat = torch.cat([params[k].reshape(len(specs), -1) for k in self.names], 1)
+        self.flat = self.flat.to(self.device)  # (N, P)
+        self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        self.persistent = [k for k in models[0].state_dict() if k not in params]
+        self.seeds = torch.tensor([s.seed for s in specs], dtype=torch.int64, device=self.device)
+        self.active = torch.ones(len(specs), dtype=torch.bool, device=self.device)
+        self.optimizer = PopulationOptimizer(
+            specs[0].optimizer,
+            self.flat,
+            torch.tensor([s.lr for s in specs]),
+            torch.tensor([s.weight_decay for s in specs]),
+        )
+        self.steps = 0
+        self._forward = vmap(self._call, in_dims=(0, 0, 0), randomness="error")
+        self._forward_shared = vmap(self._call, in_dims=(0, 0, None), randomness="error")
+
+    def _call(self, flat: torch.Tensor, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.template, (self.unflatten(flat), buffers), (x,))
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split a flat parameter vector (..., P) into named tensors (..., *shape)."""
+        lead = flat.shape[:-1]
+        chunks = torch.split(flat, self.sizes, dim=-1)
+        return {k: c.reshape(*lead, *s) for k, c, s in zip(self.names, chunks, self.shapes)}
+
+    def state_dicts(self) -> dict[str, torch.Tensor]:
+        """The current weights as stacked state-dict tensors (N, *shape)."""
+        out = {k: v.detach().clone() for k, v in self.unflatten(self.flat).items()}
+        out.update({k: self.buffers[k].clone() for k in self.persistent})
+        return out
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on per-model batches x (N, B, C, H, W), y (N, B); returns losses (N,)."""
+        self.template.train()
+        self.steps += 1
+        for name in self.buffers:
+            if name.endswith(".key"):
+                self.buffers[name] = step_keys(self.seeds, self.steps)
+        flat = self.flat.detach().requires_grad_(True)
+        logits = self._forward(flat, self.buffers, x)  # (N, B, K)
+        n, b, k = logits.shape
+        losses = F.cross_entropy(logits.reshape(n * b, k), y.reshape(-1), reduction="none")
+        losses = losses.view(n, b).mean(1)  # (N,)
+        (grad,) = torch.autograd.grad(losses.sum(), flat)
+        self.active &= torch.isfinite(losses)
+        self.optimizer.step(self.flat, grad, self.active)
+        return losses.detach()
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy (N,) of every model on a shared split."""
+        self.template.eval()
+        loss_sum = torch.zeros(len(self.specs), device=self.device)
+        correct = torch.zeros(len(self.specs), device=self.device)
+        for start in range(0, len(x), self.eval_batch):
+            xb, yb = x[start : start + self.eval_batch], y[start : start + self.eval_batch]
+            logits = self._forward_shared(self.flat, self.buffers, xb)  # (N, b, K)
+            n, b, k = logits.shape
+            loss = F.cross_entropy(logits.reshape(n * b, k), yb.repeat(n), reduction="none")
+            loss_sum += loss.view(n, b).sum(1)
+            correct += (logits.argmax(-1) == yb).sum(1)
+        return loss_sum / len(x), correct / len(x)
+
+    def metrics(self) -> torch.Tensor:
+        """(N, 6) train/val/test loss and accuracy, in the order of `METRICS`."""
+        s = self.splits
+        columns = []
+        for x, y in ((s.train_x, s.train_y), (s.val_x, s.val_y), (s.test_x, s.test_y)):
+            columns.extend(self.evaluate(x, y))
+        return torch.stack(columns, 1)
+
+    def train_epoch(self, epoch: int) -> None:
+        """One pass over the training split, each model in its own seeded order."""
+        n = len(self.splits.train_x)
+        order = torch.stack([epoch_order(s.seed, epoch, n) for s in self.specs]).to(self.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[:, start : start + self.batch_size]  # (N, B)
+            self.train_step(self.splits.train_x[idx], self.splits.train_y[idx])
+
+    def train(
+        self,
+        epochs: int,
+        checkpoint_epochs: list[int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PopulationResult:
+        """Train for ``epochs``; record metrics every epoch (epoch 0 = initialization)."""
+        wanted = sorted(set(range(epochs + 1) if checkpoint_epochs is None else checkpoint_epochs))
+        n = len(self.specs)
+        metrics = torch.full((n, epochs + 1, len(METRICS)), float("nan"))
+        diverged = torch.full((n,), -1, dtype=torch.int64)
+        snapshots: list[dict[str, torch.Tensor]] = []
+        for epoch in range(epochs + 1):
+            if epoch > 0:
+                self.train_epoch(epoch)
+            values = self.metrics().cpu()
+            finite = self.active.cpu() & torch.isfinite(self.flat).all(1).cpu()
+            finite &= torch.isfinite(values).all(1)
+            newly = (diverged < 0) & ~finite
+            diverged[newly] = epoch
+            self.active &= finite.to(self.device)
+            metrics[finite, epoch] = values[finite]
+            if epoch in wanted:
+                snapshots.append({k: v.cpu() for k, v in self.state_dicts().items()})
+            if progress is not None:
+                progress(n if epoch > 0 else 0)
+        weights = {k: torch.stack([s[k] for s in snapshots], 1) for k in snapshots[0]}
+        return PopulationResult(self.specs, wanted, weights, metrics, diverged.tolist())
+

@@ -1,0 +1,85 @@
+"""Named zoo presets after the Model Zoos paper (SPEC §2), plus small digits zoos for CPUs.
+
+``<dataset>-seed``: 1,000 seeds, all else fixed (tanh, uniform init, Adam 3e-4, wd 0).
+``<dataset>-hyp10-fixed`` / ``-hyp10-rand``: the grid activation x dropout x init x optimizer x
+lr x weight decay x 10 seeds (seeds 1-10, or random seeds). Batch size 10, 50 epochs.
+"""
+
+from __future__ import annotations
+
+from weightspace.errors import ConfigError
+from weightspace.zoo.config import Factor, ZooConfig
+from weightspace.zoo.datasets import DatasetConfig
+
+# dataset -> the architecture of its published zoo
+PUBLISHED = {
+    "mnist": "cnn-s",
+    "fashion-mnist": "cnn-s",
+    "svhn": "cnn-s",
+    "cifar10": "cnn-l",
+    "tetris": "tetris-mlp",
+    "digits": "cnn-s",
+}
+
+HYP_GRID = {
+    "activation": Factor(("tanh", "relu", "sigmoid", "gelu")),
+    "dropout": Factor((0.0, 0.5)),
+    "init": Factor(("uniform", "normal", "kaiming_uniform", "kaiming_normal")),
+    "optimizer": Factor(("adam", "sgd")),
+    "lr": Factor((1e-3, 1e-4)),
+    "weight_decay": Factor((1e-3, 1e-4)),
+}
+
+
+def _published(dataset: str) -> dict[str, ZooConfig]:
+    base = ZooConfig(
+        name=f"{dataset}-seed",
+        architecture=PUBLISHED[dataset],
+        dataset=DatasetConfig(dataset, root=None if dataset in ("digits", "tetris") else "data"),
+        seeds=1000,
+        epochs=50,
+        batch_size=10,
+    )
+    hyp = base.with_changes(name=f"{dataset}-hyp10-fixed", seeds=10, **HYP_GRID)
+    return {
+        base.name: base,
+        hyp.name: hyp,
+        f"{dataset}-hyp10-rand": hyp.with_changes(name=f"{dataset}-hyp10-rand", random_seeds=True),
+    }
+
+
+def _digits_presets() -> dict[str, ZooConfig]:
+    digits = DatasetConfig("digits")
+    tiny = ZooConfig(
+        name="digits-tiny", architecture="cnn-s", dataset=digits,
+        seeds=4, epochs=3, batch_size=32, lr=Factor((1e-3,)),
+    )  # fmt: skip
+    grid = ZooConfig(
+        name="digits-hyp", architecture="cnn-s", dataset=digits, seeds=2, epochs=10,
+        batch_size=10, **{**HYP_GRID, "init": Factor(("uniform", "kaiming_normal"))},
+    )  # fmt: skip
+    seeds = ZooConfig(
+        name="digits-seeds", architecture="cnn-s", dataset=digits, seeds=128, epochs=10,
+        batch_size=10, lr=Factor((1e-3,)),
+    )  # fmt: skip
+    return {c.name: c for c in (tiny, grid, seeds)}
+
+
+def _all() -> dict[str, ZooConfig]:
+    presets = _digits_presets()
+    for dataset in PUBLISHED:
+        presets.update(_published(dataset))
+    return presets
+
+
+PRESETS: dict[str, ZooConfig] = _all()
+
+
+def preset(name: str) -> ZooConfig:
+    """The zoo config of a named preset (see `PRESETS`)."""
+    if name not in PRESETS:
+        raise ConfigError(
+            "--preset", f"one of {', '.join(sorted(PRESETS))}", name,
+            "List them with `weightspace zoo presets`",
+        )  # fmt: skip
+    return PRESETS[name]

@@ -1,0 +1,120 @@
+"""The zoo directory: safetensors shards, a Parquet table, a JSON manifest. No pickles.
+
+    zoo/
+      manifest.json             format version, architecture, dataset + hash, config,
+                                software versions, sha256 of every shard and of the table
+      checkpoints.parquet       one row per checkpoint: model id, seed, epoch, factors, metrics,
+                                status, and where its weights are (shard, shard_row)
+      shards/shard-00000.safetensors   per state-dict key, the weights of many checkpoints
+                                       stacked: (rows, *shape)
+      shards/shard-00000.parquet       the rows of that shard (the resume marker)
+      progress.json             while the zoo is being created: its config
+
+Every file is written to a temporary name and renamed into place, so a crash leaves either
+the old file or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import save
+
+from weightspace.errors import ZooFormatError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TABLE = "checkpoints.parquet"
+PROGRESS = "progress.json"
+SHARDS = "shards"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ZooFormatError(path, f"{what} not found", "Is this a weightspace zoo directory?") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ZooFormatError(path, f"{what} is not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ZooFormatError(path, f"{what} must be a JSON object")
+    return value
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+def write_shard(root: Path, index: int, tensors: dict[str, torch.Tensor], rows: pa.Table) -> str:
+    """Write one shard: stacked weights first, then its rows (whose presence marks it done)."""
+    data = save({k: v.contiguous() for k, v in tensors.items()}, {"format_version": "1"})
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(root / SHARDS / f"{shard_name(index)}.safetensors", data)
+    meta = {b"weightspace.shard_sha256": digest.encode()}
+    write_table(root / SHARDS / f"{shard_name(index)}.parquet", rows.replace_schema_metadata(meta))
+    return digest
+
+
+def finished_shard(root: Path, index: int) -> pa.Table | None:
+    """The rows of a finished shard, or None if it must be (re)trained.
+
+    A shard counts as finished when its rows exist and its weights file has the hash the rows
+    recorded; anything else (a kill between the two writes, a torn file) means redo it.
+    """
+    rows_path = root / SHARDS / f"{shard_name(index)}.parquet"
+    weights_path = root / SHARDS / f"{shard_name(index)}.safetensors"
+    if not rows_path.exists() or not weights_path.exists():
+        return None
+    try:
+        rows = pq.read_table(rows_path)
+    except (pa.ArrowException, OSError):
+        return None
+    expected = (rows.schema.metadata or {}).get(b"weightspace.shard_sha256", b"").decode()
+    return rows if expected == sha256_file(weights_path) else None
