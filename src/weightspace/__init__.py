@@ -4,10 +4,28 @@ __version__ = "0.1.0"
 
 from weightspace.errors import ConfigError, WeightspaceError, ZooFormatError  # noqa: E402
 from weightspace.zoo import (  # noqa: E402
-    ArchConfig, DatasetConfig, Factor, Zoo, ZooConfig, build_model, create_zoo, open_zoo, preset,
-)  # fmt: skip
+    ArchConfig,
+    DatasetConfig,
+    Factor,
+    Zoo,
+    ZooConfig,
+    build_model,
+    create_zoo,
+    open_zoo,
+    preset,
+)
 
 __all__ = [
-    "ArchConfig", "ConfigError", "DatasetConfig", "Factor", "WeightspaceError", "Zoo",
-    "ZooConfig", "ZooFormatError", "build_model", "create_zoo", "open_zoo", "preset",
-]  # fmt: skip
+    "ArchConfig",
+    "ConfigError",
+    "DatasetConfig",
+    "Factor",
+    "WeightspaceError",
+    "Zoo",
+    "ZooConfig",
+    "ZooFormatError",
+    "build_model",
+    "create_zoo",
+    "open_zoo",
+    "preset",
+]

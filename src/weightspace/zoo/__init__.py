@@ -8,6 +8,15 @@ from weightspace.zoo.presets import PRESETS, preset
 from weightspace.zoo.reader import Zoo, open_zoo
 
 __all__ = [
-    "ArchConfig", "DatasetConfig", "Factor", "PRESETS", "Zoo", "ZooConfig",
-    "build_model", "create_zoo", "load_dataset", "open_zoo", "preset",
-]  # fmt: skip
+    "ArchConfig",
+    "DatasetConfig",
+    "Factor",
+    "PRESETS",
+    "Zoo",
+    "ZooConfig",
+    "build_model",
+    "create_zoo",
+    "load_dataset",
+    "open_zoo",
+    "preset",
+]

@@ -36,7 +36,9 @@ class ArchConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout", "a rate in [0, 1)", self.dropout)
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise ConfigError("input_shape", "(channels, height, width), all >= 1", self.input_shape)
+            raise ConfigError(
+                "input_shape", "(channels, height, width), all >= 1", self.input_shape
+            )
         if self.num_classes < 2:
             raise ConfigError("num_classes", "an integer >= 2", self.num_classes)
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
@@ -112,7 +114,7 @@ class MLP(nn.Module):
         super().__init__()
         widths = (int(torch.tensor(config.input_shape).prod()), *hidden)
         layers: list[nn.Module] = [nn.Flatten()]
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers += [
                 nn.Linear(n_in, n_out, bias=bias),
                 activation(config.activation),

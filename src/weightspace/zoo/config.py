@@ -13,12 +13,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
@@ -43,9 +43,7 @@ class Factor:
         if not self.values:
             raise ConfigError("factor values", "at least one value", self.values)
         if self.distribution in ("uniform", "loguniform") and len(self.values) != 2:
-            raise ConfigError(
-                f"{self.distribution} factor", "[low, high]", list(self.values)
-            )
+            raise ConfigError(f"{self.distribution} factor", "[low, high]", list(self.values))
 
     @classmethod
     def parse(cls, name: str, raw: Any) -> Factor:
@@ -138,7 +136,11 @@ class ZooConfig:
                 raise ConfigError(name, "a value, a list or {choice: [...]}", factor.to_json())
             for value in factor.values:
                 check_choice(name, value, tuple(choices))
-        for name, low, high in (("dropout", 0.0, 1.0), ("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf)):  # noqa: E501
+        for name, low, high in (
+            ("dropout", 0.0, 1.0),
+            ("lr", 0.0, math.inf),
+            ("weight_decay", 0.0, math.inf),
+        ):  # noqa: E501
             for value in getattr(self, name).values:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if not ok or not (low <= value < high) or (name == "lr" and value <= 0):
@@ -158,20 +160,29 @@ class ZooConfig:
         specs = []
         for combo in itertools.product(*grids):
             for s in range(self.seeds):
-                values = dict(zip(FACTORS, combo))
+                values = dict(zip(FACTORS, combo, strict=True))
                 for name in FACTORS:
                     if values[name] is None:
                         values[name] = getattr(self, name).draw(rng)
                 seed = int(rng.integers(1, 2**31 - 1)) if self.random_seeds else s + 1
                 arch = ArchConfig(
-                    self.architecture, input_shape, num_classes, values["activation"],
-                    float(values["dropout"]), values["init"], self.hidden,
-                )  # fmt: skip
+                    self.architecture,
+                    input_shape,
+                    num_classes,
+                    values["activation"],
+                    float(values["dropout"]),
+                    values["init"],
+                    self.hidden,
+                )
                 specs.append(
                     ModelSpec(
-                        len(specs), seed, arch, values["optimizer"],
-                        float(values["lr"]), float(values["weight_decay"]),
-                    )  # fmt: skip
+                        len(specs),
+                        seed,
+                        arch,
+                        values["optimizer"],
+                        float(values["lr"]),
+                        float(values["weight_decay"]),
+                    )
                 )
         return specs
 
@@ -213,7 +224,9 @@ class ZooConfig:
         try:
             raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError("--config", f"valid {path.suffix or 'JSON'} ({err})", str(path)) from None
+            raise ConfigError(
+                "--config", f"valid {path.suffix or 'JSON'} ({err})", str(path)
+            ) from None
         return cls.from_dict(raw)
 
     def with_changes(self, **changes: Any) -> ZooConfig:
@@ -224,6 +237,8 @@ def _reject_unknown(where: str, raw: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(
-            f"{where} key {unknown[0]!r}", f"one of {', '.join(sorted(known))}", unknown[0],
+            f"{where} key {unknown[0]!r}",
+            f"one of {', '.join(sorted(known))}",
+            unknown[0],
             "Check the spelling; unknown keys are never ignored",
-        )  # fmt: skip
+        )

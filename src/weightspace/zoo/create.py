@@ -26,9 +26,19 @@ from weightspace.zoo.members import ModelSpec
 from weightspace.zoo.population import METRICS, Population, PopulationResult
 from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import (
-    FORMAT_VERSION, MANIFEST, PROGRESS, SHARDS, TABLE, atomic_write_json, finished_shard,
-    read_json, sha256_file, shard_name, write_shard, write_table,
-)  # fmt: skip
+    FORMAT_VERSION,
+    MANIFEST,
+    PROGRESS,
+    SHARDS,
+    TABLE,
+    atomic_write_json,
+    finished_shard,
+    read_json,
+    sha256_file,
+    shard_name,
+    write_shard,
+    write_table,
+)
 
 BACKENDS = ("inprocess", "ray")
 
@@ -65,7 +75,9 @@ def train_shard(
     return shard_rows(result, shard.index)
 
 
-def shard_rows(result: PopulationResult, shard_index: int) -> tuple[dict[str, torch.Tensor], pa.Table]:
+def shard_rows(
+    result: PopulationResult, shard_index: int
+) -> tuple[dict[str, torch.Tensor], pa.Table]:
     """Flatten a population result to (weights {key: (rows, *shape)}, table rows).
 
     A diverged model keeps the checkpoints before its first non-finite epoch.
@@ -81,7 +93,7 @@ def shard_rows(result: PopulationResult, shard_index: int) -> tuple[dict[str, to
             keep_epoch.append(j)
             values = result.metrics[i, epoch].tolist()
             row = {"model_id": spec.model_id, "epoch": epoch, **spec.factors()}
-            row.update(zip(METRICS, values))
+            row.update(zip(METRICS, values, strict=True))
             row["ggap"] = row["train_acc"] - row["test_acc"]
             row["status"] = "diverged" if diverged >= 0 else "ok"
             row["diverged_epoch"] = diverged
@@ -89,19 +101,32 @@ def shard_rows(result: PopulationResult, shard_index: int) -> tuple[dict[str, to
             row["shard_row"] = len(keep_model) - 1
             for name in _COLUMNS:
                 records[name].append(row[name])
-    index_m, index_e = torch.tensor(keep_model, dtype=torch.long), torch.tensor(keep_epoch, dtype=torch.long)
+    index_m, index_e = (
+        torch.tensor(keep_model, dtype=torch.long),
+        torch.tensor(keep_epoch, dtype=torch.long),
+    )
     weights = {k: v[index_m, index_e] for k, v in result.weights.items()}
     columns = {name: pa.array(records[name], type=_COLUMNS[name]) for name in _COLUMNS}
     return weights, pa.table(columns)
 
 
 _COLUMNS = {
-    "model_id": pa.int64(), "seed": pa.int64(), "epoch": pa.int64(),
-    "activation": pa.string(), "dropout": pa.float64(), "init": pa.string(),
-    "optimizer": pa.string(), "lr": pa.float64(), "weight_decay": pa.float64(),
-    **{name: pa.float64() for name in METRICS}, "ggap": pa.float64(),
-    "status": pa.string(), "diverged_epoch": pa.int64(), "shard": pa.int64(), "shard_row": pa.int64(),
-}  # fmt: skip
+    "model_id": pa.int64(),
+    "seed": pa.int64(),
+    "epoch": pa.int64(),
+    "activation": pa.string(),
+    "dropout": pa.float64(),
+    "init": pa.string(),
+    "optimizer": pa.string(),
+    "lr": pa.float64(),
+    "weight_decay": pa.float64(),
+    **{name: pa.float64() for name in METRICS},
+    "ggap": pa.float64(),
+    "status": pa.string(),
+    "diverged_epoch": pa.int64(),
+    "shard": pa.int64(),
+    "shard_row": pa.int64(),
+}
 
 
 def _prepare_directory(out: Path, config: ZooConfig) -> None:
@@ -112,16 +137,22 @@ def _prepare_directory(out: Path, config: ZooConfig) -> None:
         recorded = read_json(progress_path, "progress file").get("config")
         if recorded != config.to_dict():
             raise ConfigError(
-                "--out", f"a new directory, or one holding a partial zoo of the same config", str(out),
+                "--out",
+                "a new directory, or one holding a partial zoo of the same config",
+                str(out),
                 "This directory holds a zoo of a different config: choose another --out",
-            )  # fmt: skip
+            )
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(
-            "--out", "an empty or new directory (or a partial zoo to resume)", str(out),
+            "--out",
+            "an empty or new directory (or a partial zoo to resume)",
+            str(out),
             "Choose another --out, or remove the directory",
-        )  # fmt: skip
+        )
     else:
-        atomic_write_json(progress_path, {"format_version": FORMAT_VERSION, "config": config.to_dict()})
+        atomic_write_json(
+            progress_path, {"format_version": FORMAT_VERSION, "config": config.to_dict()}
+        )
 
 
 def _run_inprocess(
@@ -138,7 +169,10 @@ def _run_ray(
         import ray
     except ImportError:
         raise ConfigError(
-            "--backend", "an installed Ray for backend 'ray'", "ray", "pip install 'weightspace[ray]'"
+            "--backend",
+            "an installed Ray for backend 'ray'",
+            "ray",
+            "pip install 'weightspace[ray]'",
         ) from None
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
@@ -179,8 +213,9 @@ def create_zoo(
 
     total = len(specs) * config.epochs
     finished = sum(len(s.specs) for s in shards if done[s.index] is not None) * config.epochs
-    with tqdm(total=total, initial=finished, unit="model·epoch", disable=not progress,
-              desc=config.name) as bar:  # fmt: skip
+    with tqdm(
+        total=total, initial=finished, unit="model·epoch", disable=not progress, desc=config.name
+    ) as bar:
         runs = (
             _run_ray(config, todo, device, bar.update)
             if backend == "ray"
@@ -209,30 +244,45 @@ def _finalize(out, config, splits, specs, shards, done) -> None:
         "config": config.to_dict(),
         "architecture": {
             "config": {
-                "name": config.architecture, "input_shape": list(splits.input_shape),
-                "num_classes": splits.num_classes, "hidden": list(config.hidden),
+                "name": config.architecture,
+                "input_shape": list(splits.input_shape),
+                "num_classes": splits.num_classes,
+                "hidden": list(config.hidden),
             },
-            "parameters": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in state.items()},
+            "parameters": {
+                k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in state.items()
+            },
             "num_parameters": sum(p.numel() for p in template.parameters()),
             "definition": repr(template),
         },
         "dataset": {
-            "config": config.dataset.to_dict(), "sha256": splits.fingerprint(),
-            "sizes": {"train": len(splits.train_y), "val": len(splits.val_y), "test": len(splits.test_y)},
+            "config": config.dataset.to_dict(),
+            "sha256": splits.fingerprint(),
+            "sizes": {
+                "train": len(splits.train_y),
+                "val": len(splits.val_y),
+                "test": len(splits.test_y),
+            },
         },
         "software": {
-            "weightspace": weightspace.__version__, "torch": torch.__version__,
-            "python": platform.python_version(), "pyarrow": pa.__version__,
+            "weightspace": weightspace.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "pyarrow": pa.__version__,
         },
         "shards": [
-            {"file": f"{shard_name(s.index)}.safetensors", "rows": done[s.index].num_rows,
-             "sha256": sha256_file(out / SHARDS / f"{shard_name(s.index)}.safetensors")}
+            {
+                "file": f"{shard_name(s.index)}.safetensors",
+                "rows": done[s.index].num_rows,
+                "sha256": sha256_file(out / SHARDS / f"{shard_name(s.index)}.safetensors"),
+            }
             for s in shards
         ],
         "table": {"file": TABLE, "rows": table.num_rows, "sha256": sha256_file(out / TABLE)},
         "counts": {
-            "models": len(specs), "checkpoints": table.num_rows,
+            "models": len(specs),
+            "checkpoints": table.num_rows,
             "diverged": int(len(np.unique(models[status == "diverged"]))),
         },
-    }  # fmt: skip
+    }
     atomic_write_json(out / MANIFEST, manifest)

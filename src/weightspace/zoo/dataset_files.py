@@ -46,7 +46,9 @@ def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (the MNIST format); ``.gz`` files are decompressed."""
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DatasetError(path, "not an IDX file (bad magic number)", "Check the file is MNIST-format")
+        raise DatasetError(
+            path, "not an IDX file (bad magic number)", "Check the file is MNIST-format"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
@@ -56,9 +58,10 @@ def read_idx(path: Path) -> np.ndarray:
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
         raise DatasetError(
-            path, f"IDX size mismatch: header says {shape}, expected {expected} bytes, got {len(raw)}",
+            path,
+            f"IDX size mismatch: header says {shape}, expected {expected} bytes, got {len(raw)}",
             "The file is truncated or corrupt; fetch it again",
-        )  # fmt: skip
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -82,9 +85,10 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % CIFAR_RECORD:
         raise DatasetError(
-            path, f"size {raw.size} is not a multiple of the {CIFAR_RECORD}-byte CIFAR-10 record",
+            path,
+            f"size {raw.size} is not a multiple of the {CIFAR_RECORD}-byte CIFAR-10 record",
             "Use the binary version of CIFAR-10 (cifar-10-binary)",
-        )  # fmt: skip
+        )
     records = raw.reshape(-1, CIFAR_RECORD)
     labels = records[:, 0].astype(np.int64)
     if labels.max() > 9:
@@ -96,17 +100,20 @@ def load_cifar10(root: Path) -> tuple[np.ndarray, ...]:
     train = [read_cifar_batch(_find(root, f"data_batch_{i}.bin")) for i in range(1, 6)]
     test_x, test_y = read_cifar_batch(_find(root, "test_batch.bin"))
     return (
-        np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
-        test_x, test_y,
-    )  # fmt: skip
+        np.concatenate([x for x, _ in train]),
+        np.concatenate([y for _, y in train]),
+        test_x,
+        test_y,
+    )
 
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         mat = loadmat(path)
-    except (ValueError, OSError, TypeError) as err:
+    except (MatReadError, ValueError, OSError, TypeError) as err:
         raise DatasetError(path, f"not a readable .mat file ({err})") from None
     if "X" not in mat or "y" not in mat:
         raise DatasetError(path, "expected variables 'X' and 'y' in the .mat file")
@@ -118,7 +125,10 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_svhn(root: Path) -> tuple[np.ndarray, ...]:
-    return (*read_svhn_mat(_find(root, "train_32x32.mat")), *read_svhn_mat(_find(root, "test_32x32.mat")))
+    return (
+        *read_svhn_mat(_find(root, "train_32x32.mat")),
+        *read_svhn_mat(_find(root, "test_32x32.mat")),
+    )
 
 
 _READERS = {
@@ -131,5 +141,7 @@ _READERS = {
 
 def load(name: str, root: Path) -> tuple[np.ndarray, ...]:
     if not root.is_dir():
-        raise DatasetError(root, "dataset folder not found", f"Point dataset.root at the {name} files")
+        raise DatasetError(
+            root, "dataset folder not found", f"Point dataset.root at the {name} files"
+        )
     return _READERS[name](root)

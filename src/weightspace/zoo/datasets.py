@@ -75,7 +75,14 @@ class Splits:
     def fingerprint(self) -> str:
         """sha256 over every split's images and labels: the dataset hash of a zoo manifest."""
         digest = hashlib.sha256()
-        for tensor in (self.train_x, self.train_y, self.val_x, self.val_y, self.test_x, self.test_y):
+        for tensor in (
+            self.train_x,
+            self.train_y,
+            self.val_x,
+            self.val_y,
+            self.test_x,
+            self.test_y,
+        ):
             digest.update(str(tuple(tensor.shape)).encode())
             digest.update(tensor.contiguous().numpy().tobytes())
         return digest.hexdigest()
@@ -164,9 +171,14 @@ def load_dataset(config: DatasetConfig) -> Splits:
 
     num_classes = int(max(train_y.max(), val_y.max(), test_y.max())) + 1
     return Splits(
-        images(train_x), labels(train_y), images(val_x), labels(val_y),
-        images(test_x), labels(test_y), num_classes,
-    )  # fmt: skip
+        images(train_x),
+        labels(train_y),
+        images(val_x),
+        labels(val_y),
+        images(test_x),
+        labels(test_y),
+        num_classes,
+    )
 
 
 def _file_loader(name: str):

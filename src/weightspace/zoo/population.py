@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from weightspace.zoo.architectures import build_model
@@ -101,7 +100,9 @@ class Population:
         """Split a flat parameter vector (..., P) into named tensors (..., *shape)."""
         lead = flat.shape[:-1]
         chunks = torch.split(flat, self.sizes, dim=-1)
-        return {k: c.reshape(*lead, *s) for k, c, s in zip(self.names, chunks, self.shapes)}
+        return {
+            k: c.reshape(*lead, *s) for k, c, s in zip(self.names, chunks, self.shapes, strict=True)
+        }
 
     def state_dicts(self) -> dict[str, torch.Tensor]:
         """The current weights as stacked state-dict tensors (N, *shape)."""
@@ -110,7 +111,9 @@ class Population:
         return out
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on per-model batches x (N, B, C, H, W), y (N, B); returns losses (N,)."""
+        """One optimizer step on per-model batches x (N, B, C, H, W), y (N, B).
+
+        Returns the per-model losses (N,)."""
         self.template.train()
         self.steps += 1
         for name in self.buffers:
@@ -185,4 +188,3 @@ class Population:
                 progress(n if epoch > 0 else 0)
         weights = {k: torch.stack([s[k] for s in snapshots], 1) for k in snapshots[0]}
         return PopulationResult(self.specs, wanted, weights, metrics, diverged.tolist())
-

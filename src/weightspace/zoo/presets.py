@@ -51,17 +51,32 @@ def _published(dataset: str) -> dict[str, ZooConfig]:
 def _digits_presets() -> dict[str, ZooConfig]:
     digits = DatasetConfig("digits")
     tiny = ZooConfig(
-        name="digits-tiny", architecture="cnn-s", dataset=digits,
-        seeds=4, epochs=3, batch_size=32, lr=Factor((1e-3,)),
-    )  # fmt: skip
+        name="digits-tiny",
+        architecture="cnn-s",
+        dataset=digits,
+        seeds=4,
+        epochs=3,
+        batch_size=32,
+        lr=Factor((1e-3,)),
+    )
     grid = ZooConfig(
-        name="digits-hyp", architecture="cnn-s", dataset=digits, seeds=2, epochs=10,
-        batch_size=10, **{**HYP_GRID, "init": Factor(("uniform", "kaiming_normal"))},
-    )  # fmt: skip
+        name="digits-hyp",
+        architecture="cnn-s",
+        dataset=digits,
+        seeds=2,
+        epochs=10,
+        batch_size=10,
+        **{**HYP_GRID, "init": Factor(("uniform", "kaiming_normal"))},
+    )
     seeds = ZooConfig(
-        name="digits-seeds", architecture="cnn-s", dataset=digits, seeds=128, epochs=10,
-        batch_size=10, lr=Factor((1e-3,)),
-    )  # fmt: skip
+        name="digits-seeds",
+        architecture="cnn-s",
+        dataset=digits,
+        seeds=128,
+        epochs=10,
+        batch_size=10,
+        lr=Factor((1e-3,)),
+    )
     return {c.name: c for c in (tiny, grid, seeds)}
 
 
@@ -79,7 +94,9 @@ def preset(name: str) -> ZooConfig:
     """The zoo config of a named preset (see `PRESETS`)."""
     if name not in PRESETS:
         raise ConfigError(
-            "--preset", f"one of {', '.join(sorted(PRESETS))}", name,
+            "--preset",
+            f"one of {', '.join(sorted(PRESETS))}",
+            name,
             "List them with `weightspace zoo presets`",
-        )  # fmt: skip
+        )
     return PRESETS[name]

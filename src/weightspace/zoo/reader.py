@@ -62,14 +62,22 @@ class Zoo:
         base = self.manifest["architecture"]["config"]
         values = {k: self.table.column(k)[row].as_py() for k in ("activation", "dropout", "init")}
         return ArchConfig(
-            base["name"], tuple(base["input_shape"]), base["num_classes"],
-            values["activation"], values["dropout"], values["init"], tuple(base["hidden"]),
-        )  # fmt: skip
+            base["name"],
+            tuple(base["input_shape"]),
+            base["num_classes"],
+            values["activation"],
+            values["dropout"],
+            values["init"],
+            tuple(base["hidden"]),
+        )
 
     def weights(self, rows: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
         """The weights of ``rows`` stacked per state-dict key: {key: (n, *shape)}."""
         rows = self._check_rows(rows)
-        out = {k: torch.empty((len(rows), *self.shapes[k]), dtype=_dtype(self.dtypes[k])) for k in self.keys}
+        out = {
+            k: torch.empty((len(rows), *self.shapes[k]), dtype=_dtype(self.dtypes[k]))
+            for k in self.keys
+        }
         for shard in np.unique(self._shard[rows]):
             where = np.flatnonzero(self._shard[rows] == shard)
             local = self._shard_row[rows[where]]
@@ -81,7 +89,9 @@ class Zoo:
                         block = handle.get_slice(key)[lo:hi]
                         out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
             except (SafetensorError, OSError, KeyError) as err:
-                raise ZooFormatError(path, f"cannot read weights ({err})", "Recreate the zoo") from None
+                raise ZooFormatError(
+                    path, f"cannot read weights ({err})", "Recreate the zoo"
+                ) from None
         return out
 
     def state_dicts(self, rows: Sequence[int] | np.ndarray) -> list[dict[str, torch.Tensor]]:
@@ -127,13 +137,16 @@ def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
     """Open a zoo directory; with ``verify`` every file's sha256 is checked against the manifest."""
     root = Path(path)
     if not root.is_dir():
-        raise ZooFormatError(root, "zoo directory not found", "Create one with `weightspace zoo create`")
+        raise ZooFormatError(
+            root, "zoo directory not found", "Create one with `weightspace zoo create`"
+        )
     manifest = read_json(root / MANIFEST, "manifest")
     if (root / MANIFEST).exists() and manifest.get("format_version") != FORMAT_VERSION:
         raise ZooFormatError(
-            root / MANIFEST, f"format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}",
+            root / MANIFEST,
+            f"format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}",
             "Upgrade weightspace or recreate the zoo",
-        )  # fmt: skip
+        )
     for required in ("config", "architecture", "shards", "table"):
         if required not in manifest:
             raise ZooFormatError(root / MANIFEST, f"missing field {required!r}")
@@ -145,9 +158,10 @@ def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
                 raise ZooFormatError(root / name, "file listed in the manifest is missing")
             if sha256_file(root / name) != expected:
                 raise ZooFormatError(
-                    root / name, "sha256 does not match the manifest: the file is corrupt or was modified",
+                    root / name,
+                    "sha256 does not match the manifest: the file is corrupt or was modified",
                     "Restore the file or recreate the zoo (zoo create resumes from intact shards)",
-                )  # fmt: skip
+                )
     try:
         table = pq.read_table(root / TABLE)
     except (pa.ArrowException, OSError) as err:

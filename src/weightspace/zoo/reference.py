@@ -19,9 +19,12 @@ def make_optimizer(spec: ModelSpec, params) -> torch.optim.Optimizer:
     settings = OptimizerSettings()
     if spec.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=spec.lr, betas=settings.betas, eps=settings.eps,
+            params,
+            lr=spec.lr,
+            betas=settings.betas,
+            eps=settings.eps,
             weight_decay=spec.weight_decay,
-        )  # fmt: skip
+        )
     return torch.optim.SGD(
         params, lr=spec.lr, momentum=settings.momentum, weight_decay=spec.weight_decay
     )

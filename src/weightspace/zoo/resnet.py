@@ -37,7 +37,9 @@ class ResNet18(nn.Module):
         stages, c_in = [], 64
         for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
             stages.append(
-                nn.Sequential(BasicBlock(c_in, c_out, stride, act), BasicBlock(c_out, c_out, 1, act))
+                nn.Sequential(
+                    BasicBlock(c_in, c_out, stride, act), BasicBlock(c_out, c_out, 1, act)
+                )
             )
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = stages

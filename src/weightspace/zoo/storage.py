@@ -72,7 +72,9 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ZooFormatError(path, f"{what} not found", "Is this a weightspace zoo directory?") from None
+        raise ZooFormatError(
+            path, f"{what} not found", "Is this a weightspace zoo directory?"
+        ) from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ZooFormatError(path, f"{what} is not valid JSON ({err})") from None
     if not isinstance(value, dict):

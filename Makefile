@@ -1,0 +1,37 @@
+# Set-up and checks; every target installs what it needs into .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install demo test test-all lint format bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the CPU build of torch first, so the project's torch>=2.4 pulls nothing more
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,ray]"
+	touch $@
+
+demo: install
+	$(BIN)/weightspace zoo create --preset digits-hyp --out runs/digits-hyp
+	$(BIN)/weightspace zoo info runs/digits-hyp
+
+test: install
+	$(BIN)/pytest -q
+
+test-all: install
+	$(BIN)/pytest -q -m ""
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(PY) benchmarks/zoo_throughput.py

@@ -1,0 +1,131 @@
+"""The ``weightspace`` command line.
+
+weightspace zoo create (--preset NAME | --config FILE) --out DIR [--backend ray] [--device cuda]
+weightspace zoo info DIR
+weightspace zoo presets
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from weightspace.errors import WeightspaceError
+
+
+def _zoo_create(args: argparse.Namespace) -> None:
+    from weightspace.zoo import ZooConfig, create_zoo, preset
+
+    if (args.preset is None) == (args.config is None):
+        raise WeightspaceError("zoo create: give exactly one of --preset NAME or --config FILE")
+    config = preset(args.preset) if args.preset else ZooConfig.from_file(args.config)
+    if args.data_root is not None:
+        config = replace(config, dataset=replace(config.dataset, root=args.data_root))
+    zoo = create_zoo(
+        config, args.out, backend=args.backend, device=args.device, progress=not args.quiet
+    )
+    print(f"wrote {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}")
+
+
+def describe_zoo(zoo) -> str:
+    """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
+    m = zoo.manifest
+    epoch, acc = zoo.column("epoch"), zoo.column("test_acc")
+    status = zoo.column("status")
+    models = zoo.column("model_id")
+    lines = [
+        f"zoo {m['name']}: {zoo.num_models} models, {len(zoo)} checkpoints, "
+        f"{m['architecture']['config']['name']} ({m['architecture']['num_parameters']} parameters) "
+        f"on {m['dataset']['config']['name']}",
+        "status: "
+        + ", ".join(
+            f"{s} {len(np.unique(models[status == s]))} models" for s in sorted(set(status))
+        ),
+        "",
+        "epoch  checkpoints  test_acc  min    q25    median q75    max",
+    ]
+    for e in np.unique(epoch):
+        a = acc[epoch == e]
+        q = np.quantile(a, [0.0, 0.25, 0.5, 0.75, 1.0])
+        lines.append(f"{e:5d}  {len(a):11d}  {a.mean():8.3f}  " + " ".join(f"{v:.3f}" for v in q))
+    varying = [
+        c
+        for c in ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
+        if len(set(zoo.column(c).tolist())) > 1
+    ]
+    if varying:
+        lines.append("")
+        lines.append(
+            "varying factors: "
+            + ", ".join(f"{c} {sorted(set(zoo.column(c).tolist()))}" for c in varying)
+        )
+    return "\n".join(lines)
+
+
+def _zoo_info(args: argparse.Namespace) -> None:
+    from weightspace.zoo import open_zoo
+
+    print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
+
+
+def _zoo_presets(args: argparse.Namespace) -> None:
+    from weightspace.zoo import PRESETS
+
+    print(f"{'preset':26s} {'architecture':13s} {'dataset':14s} {'models':>7s} {'epochs':>6s}")
+    for name, config in sorted(PRESETS.items()):
+        n = _count(config)
+        print(
+            f"{name:26s} {config.architecture:13s} {config.dataset.name:14s} "
+            f"{n:7d} {config.epochs:6d}"
+        )
+
+
+def _count(config) -> int:
+    from weightspace.zoo.config import FACTORS
+
+    total = config.seeds
+    for name in FACTORS:
+        total *= len(getattr(config, name).grid())
+    return total
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weightspace", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    zoo = commands.add_parser("zoo", help="create and inspect model zoos").add_subparsers(
+        dest="zoo_command", required=True
+    )
+    create = zoo.add_parser("create", help="train a zoo (resumes a partial directory)")
+    create.add_argument("--preset", help="a preset name (see `weightspace zoo presets`)")
+    create.add_argument("--config", help="a .json or .toml zoo config")
+    create.add_argument("--out", required=True, help="the zoo directory to write")
+    create.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
+    create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
+    create.add_argument("--quiet", action="store_true", help="no progress bar")
+    create.set_defaults(run=_zoo_create)
+    info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
+    info.add_argument("dir")
+    info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
+    info.set_defaults(run=_zoo_info)
+    presets = zoo.add_parser("presets", help="list the zoo presets")
+    presets.set_defaults(run=_zoo_presets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except WeightspaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

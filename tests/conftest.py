@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from weightspace.zoo import DatasetConfig, ZooConfig, load_dataset
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset(DatasetConfig("digits"))
+
+
+def tiny_config(**changes) -> ZooConfig:
+    """A zoo that trains in about a second: 2 grid values x 2 seeds, 2 epochs, shards of 2."""
+    base = dict(
+        name="tiny",
+        architecture="cnn-s",
+        dataset=DatasetConfig("digits"),
+        lr=[1e-3, 3e-3],
+        seeds=2,
+        epochs=2,
+        batch_size=64,
+        shard_size=2,
+    )
+    base.update(changes)
+    return ZooConfig.from_dict(base) if isinstance(base["dataset"], dict) else ZooConfig(**base)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from weightspace.zoo import ArchConfig
+from weightspace.zoo.members import ModelSpec
+from weightspace.zoo.population import Population
+from weightspace.zoo.reference import train_alone
+
+
+def _spec(i, optimizer="adam", lr=1e-3, dropout=0.0, activation="tanh", wd=1e-4):
+    arch = ArchConfig("cnn-s", (1, 8, 8), 10, activation, dropout, "uniform")
+    return ModelSpec(i, 10 + i, arch, optimizer, lr, wd)
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-3), ("sgd", 1e-2)])
+def test_population_matches_torch_optim_per_model(digits, optimizer, lr):
+    specs = [_spec(i, optimizer, lr * (1 + i), wd=1e-3 * i) for i in range(3)]
+    result = Population(specs, digits, batch_size=32).train(epochs=2)
+    for i, spec in enumerate(specs):
+        state, accuracy = train_alone(spec, digits, epochs=2, batch_size=32)
+        for key, value in state.items():
+            torch.testing.assert_close(result.weights[key][i, -1], value, atol=2e-5, rtol=1e-4)
+        assert result.metrics[i, -1, 5].item() == pytest.approx(accuracy, abs=0.01)
+
+
+def test_model_in_population_equals_model_alone_with_dropout(digits):
+    specs = [_spec(i, dropout=0.5 * (i % 2)) for i in range(4)]
+    together = Population(specs, digits, batch_size=32).train(epochs=2)
+    alone = Population([specs[1]], digits, batch_size=32).train(epochs=2)
+    for key in together.weights:
+        torch.testing.assert_close(
+            together.weights[key][1], alone.weights[key][0], atol=1e-5, rtol=1e-5
+        )
+    # dropout actually did something: the model differs from its dropout-free twin
+    twin = Population([_spec(1)], digits, batch_size=32).train(epochs=1)
+    key = next(iter(twin.weights))
+    assert not torch.allclose(twin.weights[key][0, -1], together.weights[key][1, 1])
+
+
+def test_same_seed_gives_identical_weights(digits):
+    specs = [_spec(i, dropout=0.5) for i in range(2)]
+    a = Population(specs, digits, batch_size=64).train(epochs=1)
+    b = Population(specs, digits, batch_size=64).train(epochs=1)
+    for key in a.weights:
+        assert torch.equal(a.weights[key], b.weights[key])
+
+
+def test_divergence_is_recorded_and_others_go_on(digits):
+    specs = [_spec(0, "sgd", 1e-2), _spec(1, "sgd", 1e12), _spec(2, "sgd", 1e-2)]
+    result = Population(specs, digits, batch_size=32).train(epochs=2)
+    assert result.diverged_epoch[1] == 1
+    assert result.diverged_epoch[0] == result.diverged_epoch[2] == -1
+    assert torch.isnan(result.metrics[1, 1:]).all()
+    assert result.metrics[0, 2, 5] > 0.5 and result.metrics[2, 2, 5] > 0.5
+    for value in result.weights.values():
+        assert torch.isfinite(value[[0, 2]]).all()
+
+
+def test_population_rejects_mixed_groups(digits):
+    with pytest.raises(AssertionError):
+        Population([_spec(0, "adam"), _spec(1, "sgd")], digits, batch_size=32)

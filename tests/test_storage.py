@@ -1,0 +1,142 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+import weightspace.zoo.create as create_module
+from weightspace.errors import ConfigError, ZooFormatError
+from weightspace.zoo import create_zoo, open_zoo
+
+
+def _hashes(path):
+    manifest = json.loads((path / "manifest.json").read_text())
+    return manifest["table"]["sha256"], [s["sha256"] for s in manifest["shards"]]
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("zoo") / "tiny"
+    create_zoo(tiny_config(), path, progress=False)
+    return path
+
+
+def test_zoo_holds_every_checkpoint_with_metadata(tiny_zoo):
+    zoo = open_zoo(tiny_zoo)
+    assert zoo.num_models == 4 and len(zoo) == 4 * 3
+    assert sorted(set(zoo.column("epoch").tolist())) == [0, 1, 2]
+    for name in ("seed", "lr", "train_acc", "val_loss", "test_acc", "ggap", "status"):
+        assert name in zoo.table.column_names
+    np.testing.assert_allclose(zoo.column("ggap"), zoo.column("train_acc") - zoo.column("test_acc"))
+    assert set(zoo.column("status")) == {"ok"}
+    manifest = zoo.manifest
+    assert manifest["format_version"] == 1 and len(manifest["dataset"]["sha256"]) == 64
+    assert manifest["architecture"]["num_parameters"] == 1096
+
+
+def test_weights_read_three_ways_agree(tiny_zoo):
+    zoo = open_zoo(tiny_zoo)
+    rows = [5, 0, 11]
+    flat = zoo.flat(rows)
+    assert flat.shape == (3, 1096)
+    states = zoo.state_dicts(rows)
+    assert torch.equal(torch.cat([v.reshape(-1) for v in states[1].values()]), flat[1])
+    batched = torch.cat([b for _, b in zoo.batches(rows, batch_size=2)])
+    assert torch.equal(batched, flat)
+    model = zoo.model(rows[2])
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
+
+
+def test_stored_accuracy_is_the_models_accuracy(tiny_zoo, digits):
+    zoo = open_zoo(tiny_zoo)
+    row = int(np.flatnonzero(zoo.column("epoch") == 2)[0])
+    with torch.no_grad():
+        acc = (zoo.model(row)(digits.test_x).argmax(1) == digits.test_y).float().mean().item()
+    assert acc == pytest.approx(zoo.column("test_acc")[row], abs=1e-6)
+
+
+def test_corrupted_shard_names_the_file(tiny_zoo, tmp_path):
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(tiny_zoo), str(copy)], check=True)
+    shard = copy / "shards" / "shard-00001.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-5] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ZooFormatError, match="shard-00001.safetensors.*sha256"):
+        open_zoo(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(ZooFormatError, match="manifest.json"):
+        open_zoo(copy)
+
+
+def test_resume_after_interruption_equals_uninterrupted(tiny_zoo, tmp_path, monkeypatch):
+    calls = []
+    real_write = create_module.write_shard
+
+    def dying_write(*args):
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the run stops after one shard was written
+        calls.append(args[1])
+        return real_write(*args)
+
+    monkeypatch.setattr(create_module, "write_shard", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        create_zoo(tiny_config(), tmp_path / "z", progress=False)
+    assert not (tmp_path / "z" / "manifest.json").exists()
+    monkeypatch.setattr(create_module, "write_shard", real_write)
+    trained = []
+    monkeypatch.setattr(
+        create_module,
+        "train_shard",
+        lambda config, shard, *a, **k: (
+            trained.append(shard.index) or _train(config, shard, *a, **k)
+        ),
+    )
+    create_zoo(tiny_config(), tmp_path / "z", progress=False)
+    assert trained == [1]  # only the unfinished shard was trained again
+    assert _hashes(tmp_path / "z") == _hashes(tiny_zoo)
+
+
+_train = create_module.train_shard
+
+
+def test_directory_of_another_zoo_is_refused(tiny_zoo, tmp_path):
+    with pytest.raises(ConfigError, match="different config"):
+        create_zoo(tiny_config(epochs=1), tiny_zoo, progress=False)
+    (tmp_path / "stuff.txt").write_text("x")
+    with pytest.raises(ConfigError, match="--out"):
+        create_zoo(tiny_config(), tmp_path, progress=False)
+
+
+def test_kill_9_then_resume_gives_identical_zoo(tiny_zoo, tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(tiny_config().to_dict()))
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "weightspace.cli",
+        "zoo",
+        "create",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd)
+    deadline = time.time() + 120
+    while not (out / "shards" / "shard-00000.parquet").exists() and proc.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run(cmd, check=True)
+    assert _hashes(out) == _hashes(tiny_zoo)
+    assert not list(out.rglob("*.tmp"))
