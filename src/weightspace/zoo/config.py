@@ -106,9 +106,13 @@ class ZooConfig:
     batch_size: int = 10
     checkpoint_epochs: tuple[int, ...] | None = None  # None: every epoch, 0 included
     shard_size: int = 64  # models per shard (the unit of resume and of scale-out)
+    train_metrics: str = (
+        "running"  # "running": epoch averages (published zoos); "full": re-evaluate
+    )
 
     def __post_init__(self) -> None:
         check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
+        check_choice("train_metrics", self.train_metrics, ("running", "full"))
         for name in FACTORS:
             factor = getattr(self, name)
             if not isinstance(factor, Factor):

@@ -71,7 +71,9 @@ def train_shard(
     """Train one shard; returns its stacked checkpoint weights and its table rows."""
     splits = load_dataset(config.dataset) if splits is None else splits
     population = Population(list(shard.specs), splits, config.batch_size, device)
-    result = population.train(config.epochs, config.epochs_to_checkpoint, progress)
+    result = population.train(
+        config.epochs, config.epochs_to_checkpoint, progress, config.train_metrics
+    )
     return shard_rows(result, shard.index)
 
 

@@ -95,11 +95,12 @@ class Dropout(nn.Module):
         self.p = float(p)
         self.salt = salt
         self.seeded = False
+        self.enabled = True
         self.register_buffer("rate", torch.tensor(self.p), persistent=False)
         self.register_buffer("key", torch.tensor(0, dtype=torch.int64), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
+        if not self.training or not self.enabled:
             return x
         if not self.seeded:
             return F.dropout(x, self.p, True)

@@ -15,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
+from weightspace.errors import check_choice
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import Splits
 from weightspace.zoo.layers import Dropout
 from weightspace.zoo.members import ModelSpec, epoch_order, step_keys
 from weightspace.zoo.optim import PopulationOptimizer
 
+TRAIN_METRICS = ("running", "full")
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
@@ -54,7 +56,7 @@ class Population:
         splits: Splits,
         batch_size: int,
         device: torch.device | str = "cpu",
-        eval_batch: int = 2048,
+        eval_batch: int = 64,
     ) -> None:
         groups = {spec.group for spec in specs}
         assert len(groups) == 1, f"one population holds one group, got {groups}"
@@ -70,9 +72,11 @@ class Population:
         # every architecture carries its Dropout modules (rate 0 is exact identity), so members
         # that differ in dropout share one structure; each member's rate is a stacked buffer
         self.template = build_model(replace(specs[0].arch, init="default")).to("meta")
+        rates_in_use = any(spec.arch.dropout > 0 for spec in specs)
         for module in self.template.modules():
             if isinstance(module, Dropout):
                 module.seeded = True
+                module.enabled = rates_in_use  # all rates 0: skip drawing masks that keep all
         params, buffers = stack_module_state(models)
         self.names = list(params)
         self.shapes = [params[k].shape[1:] for k in self.names]
@@ -113,7 +117,7 @@ class Population:
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on per-model batches x (N, B, C, H, W), y (N, B).
 
-        Returns the per-model losses (N,)."""
+        Returns the per-model mean losses (N,) and correct counts (N,) of the batch."""
         self.template.train()
         self.steps += 1
         for name in self.buffers:
@@ -127,7 +131,8 @@ class Population:
         (grad,) = torch.autograd.grad(losses.sum(), flat)
         self.active &= torch.isfinite(losses)
         self.optimizer.step(self.flat, grad, self.active)
-        return losses.detach()
+        correct = (logits.detach().argmax(-1) == y).sum(1)  # (N,)
+        return losses.detach(), correct
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,38 +149,56 @@ class Population:
             correct += (logits.argmax(-1) == yb).sum(1)
         return loss_sum / len(x), correct / len(x)
 
-    def metrics(self) -> torch.Tensor:
-        """(N, 6) train/val/test loss and accuracy, in the order of `METRICS`."""
+    def metrics(self, train: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(N, 6) train/val/test loss and accuracy, in the order of `METRICS`.
+
+        ``train`` gives the training columns (running averages of the epoch); without it the
+        training split is evaluated in full.
+        """
         s = self.splits
-        columns = []
-        for x, y in ((s.train_x, s.train_y), (s.val_x, s.val_y), (s.test_x, s.test_y)):
+        columns = list(train) if train is not None else list(self.evaluate(s.train_x, s.train_y))
+        for x, y in ((s.val_x, s.val_y), (s.test_x, s.test_y)):
             columns.extend(self.evaluate(x, y))
         return torch.stack(columns, 1)
 
-    def train_epoch(self, epoch: int) -> None:
-        """One pass over the training split, each model in its own seeded order."""
+    def train_epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass over the training split, each model in its own seeded order.
+
+        Returns the running mean loss and accuracy (N,) over the epoch's batches.
+        """
         n = len(self.splits.train_x)
         order = torch.stack([epoch_order(s.seed, epoch, n) for s in self.specs]).to(self.device)
+        loss_sum = torch.zeros(len(self.specs), device=self.device)
+        correct = torch.zeros(len(self.specs), device=self.device)
         for start in range(0, n, self.batch_size):
             idx = order[:, start : start + self.batch_size]  # (N, B)
-            self.train_step(self.splits.train_x[idx], self.splits.train_y[idx])
+            losses, hits = self.train_step(self.splits.train_x[idx], self.splits.train_y[idx])
+            loss_sum += losses * idx.shape[1]
+            correct += hits
+        return loss_sum / n, correct / n
 
     def train(
         self,
         epochs: int,
         checkpoint_epochs: list[int] | None = None,
         progress: Callable[[int], None] | None = None,
+        train_metrics: str = "running",
     ) -> PopulationResult:
-        """Train for ``epochs``; record metrics every epoch (epoch 0 = initialization)."""
+        """Train for ``epochs``; record metrics every epoch (epoch 0 = initialization).
+
+        ``train_metrics="running"`` records the training loss and accuracy as averages over
+        the epoch's batches, as the published zoos do (free); ``"full"`` evaluates the whole
+        training split after each epoch in eval mode. Epoch 0 is always evaluated in full.
+        """
+        check_choice("train_metrics", train_metrics, TRAIN_METRICS)
         wanted = sorted(set(range(epochs + 1) if checkpoint_epochs is None else checkpoint_epochs))
         n = len(self.specs)
         metrics = torch.full((n, epochs + 1, len(METRICS)), float("nan"))
         diverged = torch.full((n,), -1, dtype=torch.int64)
         snapshots: list[dict[str, torch.Tensor]] = []
         for epoch in range(epochs + 1):
-            if epoch > 0:
-                self.train_epoch(epoch)
-            values = self.metrics().cpu()
+            running = self.train_epoch(epoch) if epoch > 0 else None
+            values = self.metrics(running if train_metrics == "running" else None).cpu()
             finite = self.active.cpu() & torch.isfinite(self.flat).all(1).cpu()
             finite &= torch.isfinite(values).all(1)
             newly = (diverged < 0) & ~finite

@@ -30,11 +30,34 @@ def make_optimizer(spec: ModelSpec, params) -> torch.optim.Optimizer:
     )
 
 
-def train_alone(
-    spec: ModelSpec, splits: Splits, epochs: int, batch_size: int
-) -> tuple[dict[str, torch.Tensor], float]:
-    """Train one model with torch.optim; returns its final state dict and test accuracy.
+def evaluate(
+    model: torch.nn.Module, splits: Splits, train: list[float] | None = None
+) -> list[float]:
+    """Loss and accuracy on train, val and test, in the order of `population.METRICS`.
 
+    ``train`` gives the training columns (running averages); else the split is evaluated.
+    """
+    model.eval()
+    values = list(train) if train is not None else []
+    parts = [(splits.val_x, splits.val_y), (splits.test_x, splits.test_y)]
+    if train is None:
+        parts.insert(0, (splits.train_x, splits.train_y))
+    with torch.no_grad():
+        for x, y in parts:
+            logits = model(x)
+            values += [
+                F.cross_entropy(logits, y).item(),
+                (logits.argmax(1) == y).float().mean().item(),
+            ]
+    return values
+
+
+def train_alone(
+    spec: ModelSpec, splits: Splits, epochs: int, batch_size: int, train_metrics: str = "running"
+) -> tuple[dict[str, torch.Tensor], list[list[float]]]:
+    """Train one model with torch.optim, evaluating every epoch (0 = initialization).
+
+    Returns its final state dict and per-epoch metrics (epochs + 1 lists of 6 values).
     Dropout here draws from torch's global generator, so only dropout-free models match the
     population trainer exactly; with dropout the accuracy distributions agree.
     """
@@ -42,16 +65,20 @@ def train_alone(
     model = build_model(spec.arch)
     optimizer = make_optimizer(spec, model.parameters())
     n = len(splits.train_x)
+    metrics = [evaluate(model, splits)]
     for epoch in range(1, epochs + 1):
         model.train()
         order = epoch_order(spec.seed, epoch, n)
+        loss_sum, correct = 0.0, 0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            loss = F.cross_entropy(model(splits.train_x[idx]), splits.train_y[idx])
+            logits = model(splits.train_x[idx])
+            loss = F.cross_entropy(logits, splits.train_y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(splits.test_x).argmax(1) == splits.test_y).float().mean().item()
-    return model.state_dict(), accuracy
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == splits.train_y[idx]).sum().item()
+        running = [loss_sum / n, correct / n] if train_metrics == "running" else None
+        metrics.append(evaluate(model, splits, running))
+    return model.state_dict(), metrics
