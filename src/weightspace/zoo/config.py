@@ -234,6 +234,7 @@ class ZooConfig:
         return cls.from_dict(raw)
 
     def with_changes(self, **changes: Any) -> ZooConfig:
+        """A copy with some fields changed; factors may be given as plain values or lists."""
         return replace(self, **changes)
 
 

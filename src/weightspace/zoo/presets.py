@@ -49,34 +49,16 @@ def _published(dataset: str) -> dict[str, ZooConfig]:
 
 
 def _digits_presets() -> dict[str, ZooConfig]:
-    digits = DatasetConfig("digits")
-    tiny = ZooConfig(
-        name="digits-tiny",
-        architecture="cnn-s",
-        dataset=digits,
-        seeds=4,
-        epochs=3,
-        batch_size=32,
-        lr=Factor((1e-3,)),
+    base = ZooConfig(
+        architecture="cnn-s", dataset=DatasetConfig("digits"), epochs=10, batch_size=10
     )
-    grid = ZooConfig(
+    tiny = base.with_changes(name="digits-tiny", seeds=4, epochs=3, batch_size=32, lr=1e-3)
+    seeds = base.with_changes(name="digits-seeds", seeds=128, lr=1e-3)
+    grid = base.with_changes(
         name="digits-hyp",
-        architecture="cnn-s",
-        dataset=digits,
         seeds=2,
-        epochs=10,
-        batch_size=10,
         # lr one step higher than the paper's grid: 10 epochs on 1,257 digits is short
         **{**HYP_GRID, "init": Factor(("uniform", "kaiming_normal")), "lr": Factor((3e-3, 3e-4))},
-    )
-    seeds = ZooConfig(
-        name="digits-seeds",
-        architecture="cnn-s",
-        dataset=digits,
-        seeds=128,
-        epochs=10,
-        batch_size=10,
-        lr=Factor((1e-3,)),
     )
     return {c.name: c for c in (tiny, grid, seeds)}
 
