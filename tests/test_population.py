@@ -61,3 +61,24 @@ def test_divergence_is_recorded_and_others_go_on(digits):
 def test_population_rejects_mixed_groups(digits):
     with pytest.raises(AssertionError):
         Population([_spec(0, "adam"), _spec(1, "sgd")], digits, batch_size=32)
+
+
+def test_resnet18_with_batchnorm_matches_torch_optim():
+    from weightspace.zoo.datasets import Splits
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 3, 8, 8, generator=g), torch.randint(0, 10, (24,), generator=g)
+    splits = Splits(x, y, x[:8], y[:8], x[:8], y[:8], 10)
+    arch = ArchConfig("resnet18", (3, 8, 8), 10, "relu", 0.0, "kaiming_normal")
+    specs = [ModelSpec(i, i + 1, arch, "sgd", 1e-2, 1e-4) for i in range(2)]
+    result = Population(specs, splits, batch_size=12).train(epochs=1)
+    state, _ = train_alone(specs[1], splits, 1, 12)
+    for key in (
+        "conv1.weight",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "layer4.1.bn2.weight",
+        "fc.bias",
+    ):
+        torch.testing.assert_close(result.weights[key][1, -1], state[key], atol=1e-4, rtol=1e-3)
+    assert result.weights["bn1.num_batches_tracked"][1, -1] == state["bn1.num_batches_tracked"]
