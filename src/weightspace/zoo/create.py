@@ -84,7 +84,7 @@ def shard_rows(
 
     A diverged model keeps the checkpoints before its first non-finite epoch.
     """
-    keep_model, keep_epoch, columns = [], [], {}
+    keep_model, keep_epoch = [], []
     records: dict[str, list] = {name: [] for name in _COLUMNS}
     for i, spec in enumerate(result.specs):
         diverged = result.diverged_epoch[i]

@@ -141,7 +141,7 @@ def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
             root, "zoo directory not found", "Create one with `weightspace zoo create`"
         )
     manifest = read_json(root / MANIFEST, "manifest")
-    if (root / MANIFEST).exists() and manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") != FORMAT_VERSION:
         raise ZooFormatError(
             root / MANIFEST,
             f"format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}",
