@@ -5,6 +5,8 @@ Each message names the offending field or file, says what was expected and how t
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFitted
+
 
 class WeightspaceError(Exception):
     """Base class of every error weightspace raises on bad input."""
@@ -45,3 +47,7 @@ def check_choice(field: str, value: object, allowed: tuple | list | dict) -> Non
     if value not in allowed:
         names = ", ".join(repr(a) for a in allowed)
         raise ConfigError(field, f"one of {names}", value, "Pick one of the allowed values.")
+
+
+class NotFittedError(WeightspaceError, _SklearnNotFitted):
+    """A fitted object (normalizer, encoder, probe) was used before ``fit``."""

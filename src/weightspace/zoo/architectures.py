@@ -6,6 +6,7 @@ Each is sized to its input (4x4, 8x8, 28x28, 32x32; SPEC §2). Build one with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -112,7 +113,7 @@ class MLP(nn.Module):
 
     def __init__(self, config: ArchConfig, hidden: tuple[int, ...], bias: bool = True) -> None:
         super().__init__()
-        widths = (int(torch.tensor(config.input_shape).prod()), *hidden)
+        widths = (math.prod(config.input_shape), *hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers += [

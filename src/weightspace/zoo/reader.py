@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -40,6 +41,8 @@ class Zoo:
         self.dtypes = {k: v["dtype"] for k, v in arch["parameters"].items()}
         self._shard = table.column("shard").to_numpy()
         self._shard_row = table.column("shard_row").to_numpy()
+        self._handles: dict[Path, object] = {}
+        self._handles_pid = os.getpid()
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -84,10 +87,10 @@ class Zoo:
             lo, hi = int(local.min()), int(local.max()) + 1
             path = self.root / "shards" / f"shard-{int(shard):05d}.safetensors"
             try:
-                with safe_open(path, framework="pt") as handle:
-                    for key in self.keys:
-                        block = handle.get_slice(key)[lo:hi]
-                        out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
+                handle = self._handle(path)
+                for key in self.keys:
+                    block = handle.get_slice(key)[lo:hi]
+                    out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
             except (SafetensorError, OSError, KeyError) as err:
                 raise ZooFormatError(
                     path, f"cannot read weights ({err})", "Recreate the zoo"
@@ -121,6 +124,14 @@ class Zoo:
         net = build_model(self.arch(row))
         net.load_state_dict(self.state_dict(row))
         return net.eval()
+
+    def _handle(self, path: Path):  # noqa: ANN202 - safetensors' handle type is private
+        """An open shard, kept per process: reading one checkpoint parses no header again."""
+        if self._handles_pid != os.getpid():  # a forked DataLoader worker opens its own
+            self._handles, self._handles_pid = {}, os.getpid()
+        if path not in self._handles:
+            self._handles[path] = safe_open(path, framework="pt")
+        return self._handles[path]
 
     def _check_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)

@@ -1,0 +1,55 @@
+"""Permutation symmetries: draw random permutations of a spec's groups and apply them.
+
+Permuting the output channels of a hidden layer together with the matching inputs of the layers
+that read them (and everything tied to them: BatchNorm vectors, residual streams, the blocks of
+a flattened feature map) leaves the network's function unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from weightspace.errors import ConfigError
+from weightspace.tokens.spec import WeightSpec
+
+
+def random_permutations(
+    spec: WeightSpec,
+    batch: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> list[torch.Tensor]:
+    """Fresh uniform permutations, one ``(batch, size)`` tensor per group of ``spec``."""
+    return [
+        torch.rand(batch, size, generator=generator, device=device).argsort(dim=1)
+        for size in spec.group_sizes
+    ]
+
+
+def permute(spec: WeightSpec, flat: torch.Tensor, perms: list[torch.Tensor]) -> torch.Tensor:
+    """Apply one permutation per model: ``flat`` (B, P), ``perms[g]`` (B, size_g) -> (B, P).
+
+    Channel ``i`` of group ``g`` in the result is channel ``perms[g][b, i]`` of the input.
+
+    Example:
+        >>> perms = random_permutations(spec, batch=4)
+        >>> permuted = permute(spec, flat, perms)  # same functions, different weights
+    """
+    if flat.dim() != 2 or flat.shape[1] != spec.num_params:
+        raise ConfigError("weights", f"shape (B, {spec.num_params})", tuple(flat.shape))
+    if len(perms) != len(spec.group_sizes):
+        raise ConfigError("perms", f"{len(spec.group_sizes)} permutations", len(perms))
+    batch = flat.shape[0]
+    parts = flat.split([t.numel for t in spec.tensors], 1)
+    out = []
+    for t, x in zip(spec.tensors, parts, strict=True):
+        if t.out_group is not None:
+            rows = t.shape[0]
+            index = perms[t.out_group].view(batch, rows, 1)
+            x = x.view(batch, rows, -1).take_along_dim(index, dim=1)
+        if t.in_group is not None:
+            size = spec.group_sizes[t.in_group]
+            index = perms[t.in_group].view(batch, 1, size, 1)
+            x = x.reshape(batch, t.shape[0], size, -1).take_along_dim(index, dim=2)
+        out.append(x.reshape(batch, t.numel))
+    return torch.cat(out, 1)
