@@ -9,9 +9,11 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert blocks, "the README has a Python example"
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    for block in blocks:  # later examples continue from earlier ones
+        exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["X"].shape == (4, 1096)
     assert len(namespace["y"]) == 4
+    assert namespace["weights"].shape[1] == 1096
 
 
 def test_readme_names_the_two_commands():
