@@ -50,13 +50,18 @@ def outputs(net: nn.Module, spec: WeightSpec, flat: torch.Tensor, x: torch.Tenso
         return net(x)
 
 
-@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a.name}-{a.input_shape[-1]}")
-def test_random_permutations_keep_the_function(arch):
+def case(arch: ArchConfig):  # noqa: ANN201
+    """Spec, randomized float64 net, its flat weights (1, P), inputs and reference outputs."""
     spec = weight_spec(arch)
     net = randomized(build_model(arch))
     x = torch.randn(8, *arch.input_shape, generator=torch.Generator().manual_seed(1)).double()
     flat = spec.flatten(net.state_dict()).unsqueeze(0)
-    reference = outputs(net, spec, flat[0], x)
+    return spec, net, flat, x, outputs(net, spec, flat[0], x)
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a.name}-{a.input_shape[-1]}")
+def test_random_permutations_keep_the_function(arch):
+    spec, net, flat, x, reference = case(arch)
     gen = torch.Generator().manual_seed(2)
     for _ in range(3):
         permuted = permute(spec, flat, random_permutations(spec, 1, gen))
@@ -67,11 +72,7 @@ def test_random_permutations_keep_the_function(arch):
 @pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a.name}-{a.input_shape[-1]}")
 def test_a_wrong_permutation_changes_the_function(arch):
     """Sensitivity: forgetting the next layer's inputs (one tie of the spec) breaks the network."""
-    spec = weight_spec(arch)
-    net = randomized(build_model(arch))
-    x = torch.randn(8, *arch.input_shape, generator=torch.Generator().manual_seed(1)).double()
-    flat = spec.flatten(net.state_dict()).unsqueeze(0)
-    reference = outputs(net, spec, flat[0], x)
+    spec, net, flat, x, reference = case(arch)
     consumer = next(i for i, t in enumerate(spec.tensors) if t.in_group is not None)
     tensors = list(spec.tensors)
     tensors[consumer] = dataclasses.replace(tensors[consumer], in_group=None, in_block=1)
