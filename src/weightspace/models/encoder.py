@@ -1,0 +1,228 @@
+"""Hyper-representations as scikit-learn style encoders: ``SANE().fit(zoo).transform(zoo)``.
+
+``__init__`` only stores settings; ``fit`` tokenizes the zoo, fits the normalizer on the
+training split, trains, and sets the learned state (names ending in ``_``); ``transform`` gives
+one embedding per checkpoint; ``save``/``load`` write and read a directory (safetensors + JSON).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from weightspace.errors import ConfigError, NotFittedError, check_choice
+from weightspace.models.hyperrep import HYPERREP_PRESETS, HyperRepAE, HyperRepConfig
+from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, block_variances
+from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder, SANEConfig
+from weightspace.tokens.dataset import fit_normalizer, split_rows, zoo_spec
+from weightspace.tokens.normalize import LayerNormalizer
+from weightspace.tokens.spec import WeightSpec
+from weightspace.tokens.tokenizers import LayerTokenizer, row_blocks
+from weightspace.train.data import load_tokens, zoo_archs
+from weightspace.train.objective import Objective
+from weightspace.train.trainer import TrainConfig, Trainer, world
+from weightspace.zoo.architectures import build_model
+from weightspace.zoo.datasets import load_dataset
+from weightspace.zoo.reader import Zoo, open_zoo
+from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json, read_json
+
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+class HyperRepresentation:
+    """Common fit / transform / save / load of the two autoencoders."""
+
+    kind: ClassVar[str]
+    presets: ClassVar[dict]
+
+    def __init__(
+        self,
+        preset: str = "small",
+        config: SANEConfig | HyperRepConfig | None = None,
+        train: TrainConfig | None = None,
+        out: str | Path | None = None,
+    ) -> None:
+        self.preset = preset
+        self.config = config
+        self.train = train
+        self.out = out
+
+    # ---- what differs between the two -----------------------------------------------------
+    def _model_config(self):  # noqa: ANN202
+        if self.config is not None:
+            return self.config
+        check_choice("preset", self.preset, tuple(self.presets))
+        return self.presets[self.preset]
+
+    def _tokenizer(self, spec: WeightSpec) -> LayerTokenizer:
+        return LayerTokenizer(spec)
+
+    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+        raise NotImplementedError
+
+    # ---- fit / transform -------------------------------------------------------------------
+    def fit(self, zoo: Zoo | str | Path) -> HyperRepresentation:
+        """Train on the training split of ``zoo`` (validating on its validation split)."""
+        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        cfg = self.train or TrainConfig()
+        tokenizer = self._tokenizer(zoo_spec(zoo))
+        normalizer = fit_normalizer(zoo, cfg.splits, cfg.zoo_epochs)
+        rows = {s: split_rows(zoo, s, cfg.splits, cfg.zoo_epochs) for s in ("train", "val")}
+        train = load_tokens(zoo, rows["train"], tokenizer, normalizer)
+        val = load_tokens(zoo, rows["val"], tokenizer, normalizer) if len(rows["val"]) else None
+        variances = block_variances(train.tokens, train.mask, train.positions, tokenizer.num_blocks)
+        behaviour = None
+        if cfg.behaviour is not None:
+            queries = load_dataset(zoo.config.dataset).train_x[: cfg.queries]
+            nets = [build_model(a) for a in zoo_archs(zoo)]
+            behaviour = BehaviourLoss(
+                tokenizer, normalizer, nets, queries, cfg.behaviour_temperature
+            )
+        torch.manual_seed(cfg.seed)
+        model, window = self._build(tokenizer)
+        objective = Objective(
+            ReconstructionLoss.for_tokenizer(tokenizer, variances),
+            tokenizer.num_tokens,
+            cfg.gamma,
+            cfg.temperature,
+            behaviour,
+            cfg.behaviour if cfg.behaviour is not None else 1.0,
+        )
+        out = Path(self.out) if self.out is not None else None
+        trainer = Trainer(model, tokenizer, objective, train, val, cfg, window, out)
+        self.history_ = trainer.fit()
+        self.model_ = model.eval()
+        self.tokenizer_, self.normalizer_, self.variances_ = tokenizer, normalizer, variances
+        self.model_config_ = model.config
+        self.train_config_ = cfg
+        if out is not None and world()[0] == 0:
+            self.save(out)
+        return self
+
+    @torch.no_grad()
+    def transform(
+        self, zoo: Zoo | str | Path, rows: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """Embeddings ``(n_checkpoints, d)`` of ``rows`` (default: every checkpoint of ``zoo``)."""
+        self._check_fitted()
+        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        spec = zoo_spec(zoo)
+        if spec != self.tokenizer_.spec:
+            raise ConfigError(
+                "zoo",
+                "a zoo of the architecture this encoder was fitted on",
+                zoo.config.architecture,
+            )
+        rows = np.arange(len(zoo)) if rows is None else np.asarray(rows)
+        model = self.model_.eval()
+        device = next(model.parameters()).device
+        parts = []
+        for _, flat in zoo.batches(rows, batch_size):
+            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
+            parts.append(model.embed(batch.tokens, batch.positions).float().cpu())
+        width = self.model_config_.latent
+        return torch.cat(parts).numpy() if parts else np.zeros((0, width), np.float32)
+
+    def fit_transform(self, zoo: Zoo | str | Path) -> np.ndarray:
+        return self.fit(zoo).transform(zoo)
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (weights, normalizer, variances)."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()
+        }
+        tensors.update({f"normalizer.{k}": v for k, v in self.normalizer_.state_dict().items()})
+        tensors["variances"] = self.variances_
+        atomic_write_bytes(path / WEIGHTS, save(tensors, {"format": "weightspace.encoder"}))
+        atomic_write_json(
+            path / CONFIG,
+            {
+                "kind": self.kind,
+                "model": self.model_config_.to_dict(),
+                "train": self.train_config_.to_dict(),
+                "token_size": self.tokenizer_.token_size,
+                "spec": self.tokenizer_.spec.to_dict(),
+                "history": self.history_,
+            },
+        )
+
+    @staticmethod
+    def load(path: str | Path) -> HyperRepresentation:
+        """Read an encoder written by `save` (either kind)."""
+        path = Path(path)
+        meta = read_json(path / CONFIG, "encoder config")
+        check_choice("kind", meta.get("kind"), tuple(ENCODERS))
+        cls = ENCODERS[meta["kind"]]
+        spec = WeightSpec.from_dict(meta["spec"])
+        model_config = cls.config_type(**meta["model"])
+        encoder = cls(config=model_config, train=TrainConfig(**meta["train"]))
+        tensors = load_file(path / WEIGHTS)
+        encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
+        encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
+            {k[11:]: v for k, v in tensors.items() if k.startswith("normalizer.")}
+        )
+        encoder.variances_ = tensors["variances"]
+        encoder.model_ = cls.module_type(model_config)
+        encoder.model_.load_state_dict(
+            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
+        encoder.model_.eval()
+        encoder.model_config_, encoder.train_config_ = model_config, encoder.train
+        encoder.history_ = meta["history"]
+        return encoder
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit().")
+
+
+class SANE(HyperRepresentation):
+    """SANE (2024) over layer tokens. Presets: tiny, small (d 128, 4+4 layers), cnn, resnet.
+
+    Example:
+        >>> encoder = SANE("small", train=TrainConfig(epochs=10)).fit("runs/digits-hyp")
+        >>> embeddings = encoder.transform("runs/digits-hyp")  # (n_checkpoints, 32)
+    """
+
+    kind = "sane"
+    presets = SANE_PRESETS
+    config_type = SANEConfig
+    module_type = SANEAutoencoder
+
+    def _tokenizer(self, spec: WeightSpec) -> LayerTokenizer:
+        return LayerTokenizer(spec, self._model_config().token_size)
+
+    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+        config = self._model_config().for_tokens(
+            tokenizer.num_tokens, tokenizer.token_size, tokenizer.positions
+        )
+        return SANEAutoencoder(config), config.window
+
+
+class HyperRep(HyperRepresentation):
+    """The 2021 attention autoencoder over neuron tokens. Presets: tiny, small, published."""
+
+    kind = "hyperrep"
+    presets = HYPERREP_PRESETS
+    config_type = HyperRepConfig
+    module_type = HyperRepAE
+
+    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+        layout = tuple((b.rows, b.cols) for b in row_blocks(tokenizer.spec))
+        return HyperRepAE(self._model_config().for_layout(layout)), None
+
+
+ENCODERS: dict[str, type[HyperRepresentation]] = {"sane": SANE, "hyperrep": HyperRep}
+
+
+def load_encoder(path: str | Path) -> HyperRepresentation:
+    return HyperRepresentation.load(path)

@@ -1,0 +1,173 @@
+"""SANE (2024): layer tokens -> per-token latents with a pre-LN transformer encoder/decoder.
+
+Linear(token_size -> d) plus a 3-D learned position, concat(pe_n + pe_l, pe_c), encoder blocks,
+Linear(d -> latent) per token. The decoder mirrors it. A model's embedding is the mean of its
+per-token latents over its whole sequence (SPEC §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from weightspace.errors import ConfigError
+from weightspace.models.transformer import Transformer
+
+
+@dataclass(frozen=True)
+class SANEConfig:
+    """Sizes of a SANE model; ``token_size`` and ``max_positions`` come from the data (0 unset)."""
+
+    d_model: int = 128
+    heads: int = 4
+    encoder_layers: int = 4
+    decoder_layers: int = 4
+    latent: int = 32
+    window: int = 48
+    projection: int = 30
+    dropout: float = 0.0
+    token_size: int = 0
+    max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.heads or self.d_model % 2:
+            raise ConfigError("d_model", f"an even multiple of heads ({self.heads})", self.d_model)
+        for name in ("encoder_layers", "decoder_layers", "latent", "window", "projection"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, "an integer >= 1", getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise ConfigError("dropout", "a rate in [0, 1)", self.dropout)
+        object.__setattr__(self, "max_positions", tuple(int(v) for v in self.max_positions))
+
+    def for_tokens(self, num_tokens: int, token_size: int, positions: torch.Tensor) -> SANEConfig:
+        """This config sized to a tokenizer: token size, position ranges, window <= sequence."""
+        top = positions.reshape(-1, 3).max(0).values + 1
+        return replace(
+            self,
+            token_size=token_size,
+            max_positions=tuple(int(v) for v in top),
+            window=min(self.window, num_tokens),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SANE_PRESETS = {
+    "tiny": SANEConfig(
+        d_model=32, heads=2, encoder_layers=1, decoder_layers=1, latent=8, window=16, projection=16
+    ),
+    "small": SANEConfig(),
+    "cnn": SANEConfig(
+        d_model=1024, heads=8, encoder_layers=8, decoder_layers=8, latent=128, window=256
+    ),
+    "resnet": SANEConfig(
+        d_model=2048, heads=16, encoder_layers=8, decoder_layers=8, latent=128, window=256
+    ),
+}
+
+
+class Positions(nn.Module):
+    """concat(pe_n + pe_l, pe_c): learned embeddings of the 3 integer positions, d/2 each."""
+
+    def __init__(self, d_model: int, max_positions: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.max_positions = max_positions
+        n, layer, channel = max_positions
+        self.n = nn.Embedding(n, d_model // 2)
+        self.layer = nn.Embedding(layer, d_model // 2)
+        self.channel = nn.Embedding(channel, d_model // 2)
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        n, layer, channel = positions.unbind(-1)  # (B, K) each
+        return torch.cat([self.n(n) + self.layer(layer), self.channel(channel)], -1)  # (B, K, d)
+
+
+class SANEAutoencoder(nn.Module):
+    """Sequential autoencoder for neural embeddings. Holds no optimizer or device logic.
+
+    Example:
+        >>> config = SANE_PRESETS["tiny"].for_tokens(tok.num_tokens, tok.token_size, tok.positions)
+        >>> model = SANEAutoencoder(config)
+        >>> z = model.encode(batch.tokens, batch.positions)  # (B, K, latent)
+        >>> model.decode(z, batch.positions).shape  # (B, K, token_size)
+    """
+
+    def __init__(self, config: SANEConfig) -> None:
+        super().__init__()
+        if config.token_size < 1 or min(config.max_positions) < 1:
+            raise ConfigError(
+                "SANEConfig",
+                "token_size and max_positions set",
+                config,
+                fix="Size it with config.for_tokens(...)",
+            )
+        self.config = c = config
+        self.embed_tokens = nn.Linear(c.token_size, c.d_model)
+        self.encoder_positions = Positions(c.d_model, c.max_positions)
+        self.encoder = Transformer(c.d_model, c.heads, c.encoder_layers, c.dropout)
+        self.to_latent = nn.Linear(c.d_model, c.latent)
+        self.from_latent = nn.Linear(c.latent, c.d_model)
+        self.decoder_positions = Positions(c.d_model, c.max_positions)
+        self.decoder = Transformer(c.d_model, c.heads, c.decoder_layers, c.dropout)
+        self.to_tokens = nn.Linear(c.d_model, c.token_size)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c.window * c.latent, c.projection),
+            nn.LayerNorm(c.projection),
+            nn.ReLU(),
+            nn.Linear(c.projection, c.projection),
+            nn.LayerNorm(c.projection),
+            nn.ReLU(),
+        )
+
+    def encode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(tokens) + self.encoder_positions(positions)  # (B, K, d)
+        return self.to_latent(self.encoder(x))  # (B, K, latent)
+
+    def decode(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        x = self.from_latent(z) + self.decoder_positions(positions)  # (B, K, d)
+        return self.to_tokens(self.decoder(x))  # (B, K, token_size)
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """Projection for the contrastive loss; needs windows of exactly ``config.window``."""
+        return self.head(z)  # (B, projection)
+
+    def tiles(self, n: int) -> list[tuple[int, int]]:
+        """(start, index of its first unseen token) of windows tiling n tokens.
+
+        The last window is shifted back to end at token n, so each token is covered once.
+        """
+        w = min(self.config.window, n)
+        starts = list(range(0, n - w + 1, w))
+        if starts[-1] + w < n:
+            starts.append(n - w)
+        return [(s, (starts[i - 1] + w - s) if i else 0) for i, s in enumerate(starts)]
+
+    def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n, T) whole models -> (B, latent): the mean latent over all tokens."""
+        n, w = tokens.shape[1], min(self.config.window, tokens.shape[1])
+        total = 0.0
+        for start, new in self.tiles(n):
+            z = self.encode(tokens[:, start : start + w], positions[:, start : start + w])
+            total = total + z[:, new:].sum(1)  # (B, latent)
+        return total / n
+
+    def reconstruct(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n, T) whole models -> their (B, n, T) reconstructions, window by window."""
+        n, w = tokens.shape[1], min(self.config.window, tokens.shape[1])
+        parts = []
+        for start, new in self.tiles(n):
+            where = positions[:, start : start + w]
+            z = self.encode(tokens[:, start : start + w], where)
+            parts.append(self.decode(z, where)[:, new:])
+        return torch.cat(parts, 1)
+
+    def forward(
+        self, tokens: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(latents (B, K, latent), reconstruction (B, K, T), projection (B, projection))."""
+        z = self.encode(tokens, positions)
+        return z, self.decode(z, positions), self.project(z)

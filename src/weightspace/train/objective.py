@@ -1,0 +1,75 @@
+"""The training objective: L = gamma * contrastive + (1 - gamma) * structure, where structure is
+the reconstruction loss, or beta * reconstruction + (1 - beta) * behaviour with both divided by
+their first-batch values (SPEC §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, nt_xent
+from weightspace.tokens.tokenizers import TokenBatch
+
+
+def gather(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` over data-parallel workers, keeping gradients (identity when alone)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x))
+
+
+def mean_over_workers(value: float) -> float:
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t) / dist.get_world_size()
+
+
+@dataclass
+class Objective:
+    reconstruction: ReconstructionLoss
+    num_tokens: int  # tokens per whole model, for the window scale of the reconstruction loss
+    gamma: float = 0.05
+    temperature: float = 0.1
+    behaviour: BehaviourLoss | None = None
+    beta: float = 0.1
+    first: dict[str, float] = field(default_factory=dict)  # first-batch values, for resuming
+
+    def __call__(
+        self,
+        model: nn.Module,
+        views: tuple[TokenBatch, TokenBatch],
+        original: TokenBatch,
+        group: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        a, b = views
+        tokens = torch.cat([a.tokens, b.tokens])  # (2B, K, T)
+        positions = torch.cat([a.positions, b.positions])
+        mask = torch.cat([a.mask, b.mask])
+        _, recon, projection = model(tokens, positions)
+        rec = self.reconstruction(recon, tokens, mask, positions, self.num_tokens)
+        n = len(a)
+        con = nt_xent(gather(projection[:n]), gather(projection[n:]), self.temperature)
+        parts = {"reconstruction": rec.item(), "contrastive": con.item()}
+        structure = rec
+        if self.behaviour is not None:
+            beh = self.behaviour(recon[:n], original.tokens, group)
+            parts["behaviour"] = beh.item()
+            if not self.first:
+                self.first = {
+                    "reconstruction": mean_over_workers(rec.item()),
+                    "behaviour": mean_over_workers(beh.item()),
+                }
+            structure = (
+                self.beta * rec / self.first["reconstruction"]
+                + (1 - self.beta) * beh / self.first["behaviour"]
+            )
+        loss = self.gamma * con + (1 - self.gamma) * structure
+        parts["loss"] = loss.item()
+        return loss, parts
