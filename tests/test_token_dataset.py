@@ -99,3 +99,10 @@ def test_mismatched_tokenizer_and_unknown_property_are_rejected(zoo):
         ZooTokens(zoo, tokenizer=other)
     with pytest.raises(ConfigError, match="property"):
         ZooTokens(zoo, properties=("accuracy",))
+
+
+def test_zoo_flat_is_in_state_dict_order(zoo):
+    """The manifest stores parameters with sorted keys; the flat vector must not follow them."""
+    spec = zoo_spec(zoo)
+    assert list(zoo.keys) == list(spec.keys)
+    assert torch.equal(zoo.flat([3])[0], spec.flatten(zoo.model(3).state_dict()))

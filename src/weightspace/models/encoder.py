@@ -128,6 +128,20 @@ class HyperRepresentation:
         width = self.model_config_.latent
         return torch.cat(parts).numpy() if parts else np.zeros((0, width), np.float32)
 
+    @torch.no_grad()
+    def reconstruct(self, zoo: Zoo | str | Path, rows: np.ndarray) -> torch.Tensor:
+        """Encode and decode ``rows`` of ``zoo``: their reconstructed raw weights (n, P)."""
+        self._check_fitted()
+        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        model = self.model_.eval()
+        device = next(model.parameters()).device
+        parts = []
+        for _, flat in zoo.batches(np.asarray(rows)):
+            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
+            tokens = model.reconstruct(batch.tokens, batch.positions).float().cpu()
+            parts.append(self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens)))
+        return torch.cat(parts)
+
     def fit_transform(self, zoo: Zoo | str | Path) -> np.ndarray:
         return self.fit(zoo).transform(zoo)
 

@@ -254,6 +254,7 @@ def _finalize(out, config, splits, specs, shards, done) -> None:
             "parameters": {
                 k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in state.items()
             },
+            "order": list(state),  # the JSON object above is written with sorted keys
             "num_parameters": sum(p.numel() for p in template.parameters()),
             "definition": repr(template),
         },

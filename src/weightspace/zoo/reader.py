@@ -36,7 +36,10 @@ class Zoo:
         self.table = table
         self.config = ZooConfig.from_dict(manifest["config"])
         arch = manifest["architecture"]
-        self.keys: list[str] = list(arch["parameters"])
+        # state-dict order: the flat vector, the tokens and `load_state_dict` all rely on it
+        self.keys: list[str] = arch.get("order") or _state_dict_order(arch["config"])
+        if sorted(self.keys) != sorted(arch["parameters"]):
+            raise ZooFormatError(root / MANIFEST, "architecture.order does not list the parameters")
         self.shapes = {k: tuple(v["shape"]) for k, v in arch["parameters"].items()}
         self.dtypes = {k: v["dtype"] for k, v in arch["parameters"].items()}
         self._shard = table.column("shard").to_numpy()
@@ -138,6 +141,18 @@ class Zoo:
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise ConfigError("rows", f"indices in 0..{len(self) - 1}", rows.tolist()[:5])
         return rows
+
+
+def _state_dict_order(config: dict) -> list[str]:
+    """The key order of the architecture's state dict (zoos written before "order" existed)."""
+    arch = ArchConfig(
+        config["name"],
+        tuple(config["input_shape"]),
+        config["num_classes"],
+        hidden=tuple(config["hidden"]),
+    )
+    with torch.device("meta"):
+        return list(build_model(arch).state_dict())
 
 
 def _dtype(name: str) -> torch.dtype:
