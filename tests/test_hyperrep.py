@@ -1,0 +1,178 @@
+"""Hyper-representations: losses, models, trainer (overfit, resume, data parallel), encoder API."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from conftest import tiny_config
+
+from weightspace.errors import NotFittedError
+from weightspace.models.agreement import top1_agreement
+from weightspace.models.encoder import SANE, HyperRep, HyperRepresentation
+from weightspace.models.losses import ReconstructionLoss, nt_xent
+from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder
+from weightspace.tokens.dataset import split_rows
+from weightspace.tokens.spec import weight_spec
+from weightspace.tokens.tokenizers import LayerTokenizer
+from weightspace.train import trainer as trainer_module
+from weightspace.train.trainer import TrainConfig
+from weightspace.zoo import ArchConfig, DatasetConfig, create_zoo, load_dataset, open_zoo
+
+WHOLE = replace(SANE_PRESETS["tiny"], window=48)  # a digits CNN-s is 48 tokens long
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """12 digits CNN-s models, 6 checkpoints each (test accuracy up to ~0.85)."""
+    path = tmp_path_factory.mktemp("zoo")
+    create_zoo(tiny_config(seeds=6, epochs=5, lr=[3e-3, 1e-2], shard_size=12), path, progress=False)
+    return open_zoo(path)
+
+
+def quick(**changes) -> TrainConfig:
+    return TrainConfig(**{"batch_size": 4, "progress": False, **changes})
+
+
+# ---- losses and models ---------------------------------------------------------------------
+def test_nt_xent_matches_the_definition():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 7, generator=gen, dtype=torch.float64)
+    b = torch.randn(5, 7, generator=gen, dtype=torch.float64)
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    sim = torch.exp(z @ z.T / 0.1)
+    losses = []
+    for i in range(10):
+        positive = (i + 5) % 10
+        losses.append(-torch.log(sim[i, positive] / (sim[i].sum() - sim[i, i])))
+    torch.testing.assert_close(nt_xent(a, b, 0.1), torch.stack(losses).mean())
+    assert nt_xent(a, a, 0.1) < nt_xent(a, b, 0.1)
+
+
+def test_layerwise_normalization_weighs_small_layers_equally():
+    tok = LayerTokenizer(weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8))))
+    variances = torch.linspace(0.01, 2.0, tok.num_blocks)
+    loss = ReconstructionLoss.for_tokenizer(tok, variances)
+    target = tok.tokenize(torch.zeros(1, tok.spec.num_params))
+    per_block = []
+    for block in range(tok.num_blocks):
+        # an error of one standard deviation on every value of one block
+        error = (target.positions[..., 1] == block).unsqueeze(-1) * variances[block].sqrt()
+        prediction = target.tokens + error * target.mask
+        per_block.append(loss(prediction, target.tokens, target.mask, target.positions, 48))
+    torch.testing.assert_close(torch.stack(per_block), torch.full((tok.num_blocks,), 1 / 5))
+
+
+def test_sane_embedding_covers_every_token_once():
+    tok = LayerTokenizer(weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8))), 10)
+    model = SANEAutoencoder(SANE_PRESETS["tiny"].for_tokens(tok.num_tokens, 10, tok.positions))
+    starts = model.tiles(tok.num_tokens)
+    covered = [s + i for s, new in starts for i in range(new, 16)]
+    assert sorted(covered) == list(range(tok.num_tokens))
+    batch = tok.tokenize(torch.randn(2, tok.spec.num_params))
+    with torch.no_grad():
+        latents = [
+            model.encode(batch.tokens[:, s : s + 16], batch.positions[:, s : s + 16])[:, n:]
+            for s, n in starts
+        ]
+        expected = torch.cat(latents, 1).mean(1)
+        torch.testing.assert_close(model.embed(batch.tokens, batch.positions), expected)
+        assert model.reconstruct(batch.tokens, batch.positions).shape == batch.tokens.shape
+
+
+# ---- training ------------------------------------------------------------------------------
+def test_tiny_sane_overfits_a_tiny_zoo(zoo):
+    config = quick(epochs=100, lr=1e-2, zoo_epochs=(4, 5), permute=False, noise=0.0)
+    history = SANE("tiny", train=config).fit(zoo).history_
+    steps = 100 * (len(split_rows(zoo, "train", epochs=(4, 5))) // 4)
+    assert steps == 400
+    assert history[0]["reconstruction"] / history[-1]["reconstruction"] >= 10
+
+
+def test_hyperrep_trains_and_embeds(zoo):
+    encoder = HyperRep("tiny", train=quick(epochs=2, zoo_epochs=(5,))).fit(zoo)
+    assert encoder.transform(zoo).shape == (len(zoo), 8)
+    assert np.isfinite(encoder.history_[-1]["loss"])
+
+
+def test_resuming_continues_exactly_as_the_uninterrupted_run(zoo, tmp_path, monkeypatch):
+    config = quick(epochs=4, zoo_epochs=(3, 4, 5))
+    whole = SANE("tiny", train=config, out=tmp_path / "whole").fit(zoo)
+
+    original = trainer_module.Trainer.train_epoch
+
+    def interrupted(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        SANE("tiny", train=config, out=tmp_path / "cut").fit(zoo)
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", original)
+    resumed = SANE("tiny", train=config, out=tmp_path / "cut").fit(zoo)
+    for (name, a), b in zip(
+        whole.model_.state_dict().items(), resumed.model_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in whole.history_]
+
+
+def _data_parallel_worker(rank: int, world: int, rendezvous: str, zoo_path: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=world)
+    try:
+        config = quick(epochs=3, batch_size=8, permute=False, noise=0.0, zoo_epochs=(4, 5))
+        encoder = SANE(config=WHOLE, train=config).fit(zoo_path)
+        if rank == 0:
+            state = {k: v.contiguous() for k, v in encoder.model_.state_dict().items()}
+            torch.save(state, out)  # test-local file, read back with weights_only=True
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_workers_match_one_worker_with_the_whole_batch(zoo, tmp_path):
+    """Views are deterministic here (no permutation, no noise, whole-model windows), so the only
+    difference is who computes what: the contrastive loss sees the gathered batch."""
+    out = tmp_path / "ddp.pt"
+    mp.spawn(
+        _data_parallel_worker,
+        args=(2, f"file://{tmp_path / 'rendezvous'}", str(zoo.root), str(out)),
+        nprocs=2,
+    )
+    config = quick(epochs=3, batch_size=8, permute=False, noise=0.0, zoo_epochs=(4, 5))
+    single = SANE(config=WHOLE, train=config).fit(zoo)
+    parallel = torch.load(out, weights_only=True)
+    for name, value in single.model_.state_dict().items():
+        torch.testing.assert_close(parallel[name], value, atol=2e-5, rtol=1e-4, msg=name)
+
+
+def test_behavioural_loss_makes_reconstructions_agree_with_their_originals(zoo):
+    rows = split_rows(zoo, "train", epochs=[5])
+    inputs = load_dataset(DatasetConfig("digits")).test_x
+    agreement = {}
+    for beta in (None, 0.1):
+        config = quick(epochs=25, batch_size=8, lr=3e-3, behaviour=beta, behaviour_temperature=2.0)
+        encoder = SANE(config=WHOLE, train=config).fit(zoo)
+        agreement[beta] = top1_agreement(zoo, rows, encoder.reconstruct(zoo, rows), inputs)
+    assert agreement[0.1] > agreement[None] + 0.2, agreement
+
+
+# ---- the encoder API -----------------------------------------------------------------------
+def test_encoder_save_load_and_errors(zoo, tmp_path):
+    with pytest.raises(NotFittedError):
+        SANE().transform(zoo)
+    encoder = SANE("tiny", train=quick(epochs=1, zoo_epochs=(5,))).fit(zoo)
+    embeddings = encoder.transform(zoo)
+    assert embeddings.shape == (len(zoo), 8)
+    encoder.save(tmp_path / "enc")
+    loaded = HyperRepresentation.load(tmp_path / "enc")
+    assert isinstance(loaded, SANE)
+    np.testing.assert_array_equal(loaded.transform(zoo), embeddings)
+    rows = np.array([0, 5])
+    np.testing.assert_array_equal(encoder.transform(zoo, rows), embeddings[rows])
