@@ -25,3 +25,23 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "zoo directory not found" in capsys.readouterr().err
     assert main(["zoo", "create", "--out", str(tmp_path / "z")]) == 2
     assert "exactly one of --preset" in capsys.readouterr().err
+
+
+def test_cli_fit_embed_and_resume_guard(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    zoo, run = tmp_path / "zoo", tmp_path / "run"
+    assert main(["zoo", "create", "--preset", "digits-tiny", "--out", str(zoo), "--quiet"]) == 0
+    fit = ["fit", "--zoo", str(zoo), "--model", "sane", "--preset", "tiny", "--out", str(run)]
+    assert main([*fit, "--epochs", "2", "--batch-size", "4", "--quiet"]) == 0
+    assert "trained sane (tiny) for 2 epochs" in capsys.readouterr().out
+    assert (run / "model.safetensors").is_file() and (run / "checkpoint" / "state.json").is_file()
+    out = tmp_path / "embeddings.parquet"
+    assert main(["embed", "--model", str(run), "--zoo", str(zoo), "--out", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 16 and table.schema.field("embedding").type.list_size == 8
+    # the same run directory with other settings is refused, not silently mixed
+    assert main([*fit, "--epochs", "3", "--batch-size", "4", "--quiet"]) == 2
+    assert "error: out" in capsys.readouterr().err
+    assert main([*fit[:-2], "--preset", "huge", "--out", str(tmp_path / "r2")]) == 2
+    assert "preset" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 weightspace zoo create (--preset NAME | --config FILE) --out DIR [--backend ray] [--device cuda]
 weightspace zoo info DIR
 weightspace zoo presets
+weightspace fit --zoo DIR --model sane|hyperrep [--preset NAME] --out DIR
+weightspace embed --model DIR --zoo DIR --out FILE.parquet
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -93,6 +96,51 @@ def _count(config) -> int:
     return total
 
 
+def _fit(args: argparse.Namespace) -> None:
+    from weightspace.models.encoder import ENCODERS
+    from weightspace.train.distributed import init_from_env
+    from weightspace.train.trainer import TrainConfig, world
+
+    init_from_env()
+    changes = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "behaviour": args.behaviour,
+        "zoo_epochs": args.zoo_epochs,
+        "device": args.device,
+        "seed": args.seed,
+    }
+    train = TrainConfig(
+        progress=not args.quiet, **{k: v for k, v in changes.items() if v is not None}
+    )
+    encoder = ENCODERS[args.model](args.preset, train=train, out=args.out).fit(args.zoo)
+    if world()[0] == 0:
+        last = encoder.history_[-1]
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
+        print(f"trained {args.model} ({args.preset}) for {last['epoch']} epochs: {summary}")
+        print(f"wrote {args.out}")
+
+
+def _embed(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    from weightspace.models.encoder import load_encoder
+    from weightspace.zoo import open_zoo
+    from weightspace.zoo.storage import write_table
+
+    encoder = load_encoder(args.model)
+    zoo = open_zoo(args.zoo)
+    embeddings = encoder.transform(zoo)  # (n, d)
+    width = embeddings.shape[1]
+    columns = {name: zoo.table.column(name) for name in ("model_id", "epoch", "test_acc")}
+    columns["row"] = pa.array(np.arange(len(zoo)))
+    flat = pa.array(embeddings.reshape(-1).astype(np.float32))
+    columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, width)
+    write_table(Path(args.out), pa.table(columns))
+    print(f"wrote {len(zoo)} embeddings of {width} dimensions to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weightspace", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_zoo_info)
     presets = zoo.add_parser("presets", help="list the zoo presets")
     presets.set_defaults(run=_zoo_presets)
+
+    fit = commands.add_parser("fit", help="train a hyper-representation on a zoo")
+    fit.add_argument("--zoo", required=True, help="the zoo directory")
+    fit.add_argument("--model", default="sane", choices=("sane", "hyperrep"))
+    fit.add_argument("--preset", default="small", help="model size: tiny, small, ...")
+    fit.add_argument("--out", required=True, help="run directory (resumed if it has a checkpoint)")
+    fit.add_argument("--epochs", type=int)
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--lr", type=float)
+    fit.add_argument("--behaviour", type=float, help="beta of the behavioural loss (default off)")
+    fit.add_argument("--zoo-epochs", type=int, nargs="+", help="use only these checkpoints")
+    fit.add_argument("--device", help="cpu, cuda or auto (default)")
+    fit.add_argument("--seed", type=int)
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_fit)
+    embed = commands.add_parser("embed", help="embed every checkpoint of a zoo")
+    embed.add_argument("--model", required=True, help="a directory written by `fit`")
+    embed.add_argument("--zoo", required=True)
+    embed.add_argument("--out", required=True, help="a .parquet file")
+    embed.set_defaults(run=_embed)
     return parser
 
 

@@ -265,7 +265,12 @@ class Trainer:
         if self.out is None or self.rank != 0:
             self._barrier()
             return
-        state = {"epoch": epoch + 1, "history": self.history, "first": self.objective.first}
+        state = {
+            "epoch": epoch + 1,
+            "history": self.history,
+            "first": self.objective.first,
+            "config": self._fingerprint(),
+        }
         save_checkpoint(self.out / "checkpoint", self.model, self.optimizer, self.scheduler, state)
         self._barrier()
 
@@ -273,8 +278,26 @@ class Trainer:
         if self.out is None or not (self.out / "checkpoint" / STATE).is_file():
             return
         state = load_checkpoint(self.out / "checkpoint", self.model, self.optimizer, self.scheduler)
+        if state.get("config") != self._fingerprint():
+            raise ConfigError(
+                "out",
+                "a run directory trained with the same settings",
+                str(self.out),
+                fix="Use a new output directory, or delete its checkpoint/ folder to start over",
+            )
         self.start_epoch, self.history = state["epoch"], state["history"]
         self.objective.first = state["first"]
+
+    def _fingerprint(self) -> dict:
+        """What must match for a resume to continue the same run (not progress or device)."""
+        settings = self.config.to_dict()
+        for name in ("progress", "device"):
+            settings.pop(name)
+        settings["splits"] = list(settings["splits"].values())
+        settings["zoo_epochs"] = list(settings["zoo_epochs"] or [])
+        settings["world"] = self.world
+        settings["model"] = type(self.model).__name__
+        return settings
 
     def _barrier(self) -> None:
         if self.world > 1:
