@@ -176,3 +176,39 @@ def test_encoder_save_load_and_errors(zoo, tmp_path):
     np.testing.assert_array_equal(loaded.transform(zoo), embeddings)
     rows = np.array([0, 5])
     np.testing.assert_array_equal(encoder.transform(zoo, rows), embeddings[rows])
+
+
+def test_weightspace_fit_under_torchrun_with_two_cpu_workers(zoo, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "weightspace.cli",
+        "fit",
+        "--zoo",
+        str(zoo.root),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--zoo-epochs",
+        "5",
+        "--quiet",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("trained sane") == 1  # rank 0 reports and writes
+    loaded = HyperRepresentation.load(out)
+    assert loaded.history_[0]["epoch"] == 1

@@ -4,6 +4,7 @@ their first-batch values (SPEC §4)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +21,11 @@ def gather(x: torch.Tensor) -> torch.Tensor:
         return x
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x))
+    # deprecated in favour of private functional collectives, whose backward needs a
+    # reduce-scatter that gloo lacks; this one sums gradients with all-to-all on any backend
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(x))
 
 
 def mean_over_workers(value: float) -> float:

@@ -9,6 +9,7 @@ the uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -109,7 +110,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps: int):  # noqa: 
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    # the fused kernel is several times faster than the per-tensor loop, on CPU too
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, config.lr, total_steps=max(steps, 2), pct_start=config.warmup
     )
@@ -293,11 +295,9 @@ class Trainer:
         settings = self.config.to_dict()
         for name in ("progress", "device"):
             settings.pop(name)
-        settings["splits"] = list(settings["splits"].values())
-        settings["zoo_epochs"] = list(settings["zoo_epochs"] or [])
         settings["world"] = self.world
         settings["model"] = type(self.model).__name__
-        return settings
+        return json.loads(json.dumps(settings))  # as it reads back from state.json
 
     def _barrier(self) -> None:
         if self.world > 1:
