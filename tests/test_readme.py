@@ -14,6 +14,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert namespace["X"].shape == (4, 1096)
     assert len(namespace["y"]) == 4
     assert namespace["weights"].shape[1] == 1096
+    assert namespace["embeddings"].shape == (16, 8)
 
 
 def test_readme_names_the_two_commands():

@@ -3,6 +3,8 @@
 __version__ = "0.1.0"
 
 from weightspace.errors import ConfigError, WeightspaceError, ZooFormatError  # noqa: E402
+from weightspace.models.encoder import SANE, HyperRep, load_encoder  # noqa: E402
+from weightspace.train.trainer import TrainConfig  # noqa: E402
 from weightspace.zoo import (  # noqa: E402
     ArchConfig,
     DatasetConfig,
@@ -16,6 +18,10 @@ from weightspace.zoo import (  # noqa: E402
 )
 
 __all__ = [
+    "HyperRep",
+    "SANE",
+    "TrainConfig",
+    "load_encoder",
     "ArchConfig",
     "ConfigError",
     "DatasetConfig",
