@@ -5,6 +5,7 @@ weightspace zoo info DIR
 weightspace zoo presets
 weightspace fit --zoo DIR --model sane|hyperrep [--preset NAME] --out DIR
 weightspace embed --model DIR --zoo DIR --out FILE.parquet
+weightspace probe --zoo DIR [--model DIR ...] [--json FILE] [--csv FILE] [--plot FILE.png]
 """
 
 from __future__ import annotations
@@ -141,6 +142,35 @@ def _embed(args: argparse.Namespace) -> None:
     print(f"wrote {len(zoo)} embeddings of {width} dimensions to {args.out}")
 
 
+def _probe(args: argparse.Namespace) -> None:
+    from weightspace.models.encoder import load_encoder
+    from weightspace.probe.features import (
+        EncoderFeatures,
+        FlatWeights,
+        WeightStatistics,
+        WeightWatcherFeatures,
+    )
+    from weightspace.probe.run import run_probes
+    from weightspace.zoo import open_zoo
+
+    zoo = open_zoo(args.zoo)
+    methods = [FlatWeights(), WeightStatistics()]
+    if args.weightwatcher:
+        methods.append(WeightWatcherFeatures())
+    for path in args.model or []:
+        encoder = load_encoder(path)
+        methods.append(EncoderFeatures(encoder, f"{encoder.kind} ({Path(path).name})"))
+    report = run_probes(zoo, methods, epochs=args.zoo_epochs)
+    print(report.markdown())
+    from weightspace.zoo.storage import atomic_write_bytes
+
+    for path, text in ((args.json, report.to_json()), (args.csv, report.to_csv())):
+        if path:
+            atomic_write_bytes(Path(path), text.encode())
+    if args.plot:
+        report.plot(args.plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weightspace", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--zoo", required=True)
     embed.add_argument("--out", required=True, help="a .parquet file")
     embed.set_defaults(run=_embed)
+    probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
+    probe.add_argument("--zoo", required=True)
+    probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")
+    probe.add_argument("--weightwatcher", action="store_true", help="add WeightWatcher features")
+    probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
+    probe.add_argument("--json", help="write {method: {target: score}}")
+    probe.add_argument("--csv", help="write the table as CSV")
+    probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")
+    probe.set_defaults(run=_probe)
     return parser
 
 
