@@ -8,35 +8,30 @@ de-embeds per layer. Projection head: an MLP with BatchNorm (SPEC §4).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from weightspace.errors import ConfigError
-from weightspace.models.transformer import Transformer
+from weightspace.models.transformer import AutoencoderSizes, Transformer
 
 
 @dataclass(frozen=True)
-class HyperRepConfig:
+class HyperRepConfig(AutoencoderSizes):
     """Sizes of the 2021 autoencoder. ``layout`` ((rows, cols) per block) comes from the data."""
 
     d_model: int = 64
-    heads: int = 4
     encoder_layers: int = 2
     decoder_layers: int = 2
-    latent: int = 32
     projection_hidden: int = 64
     projection: int = 16
-    dropout: float = 0.0
     layout: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.d_model % self.heads:
-            raise ConfigError("d_model", f"a multiple of heads ({self.heads})", self.d_model)
-        for name in ("encoder_layers", "decoder_layers", "latent", "projection"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, "an integer >= 1", getattr(self, name))
+        super().__post_init__()
+        if self.projection < 1 or self.projection_hidden < 1:
+            raise ConfigError("projection", "an integer >= 1", self.projection)
         object.__setattr__(self, "layout", tuple((int(r), int(c)) for r, c in self.layout))
 
     @property
@@ -49,9 +44,6 @@ class HyperRepConfig:
 
     def for_layout(self, layout: tuple[tuple[int, int], ...]) -> HyperRepConfig:
         return replace(self, layout=layout)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 HYPERREP_PRESETS = {

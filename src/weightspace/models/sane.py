@@ -7,38 +7,31 @@ per-token latents over its whole sequence (SPEC §4).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from weightspace.errors import ConfigError
-from weightspace.models.transformer import Transformer
+from weightspace.models.transformer import AutoencoderSizes, Transformer
 
 
 @dataclass(frozen=True)
-class SANEConfig:
+class SANEConfig(AutoencoderSizes):
     """Sizes of a SANE model; ``token_size`` and ``max_positions`` come from the data (0 unset)."""
 
-    d_model: int = 128
-    heads: int = 4
-    encoder_layers: int = 4
-    decoder_layers: int = 4
-    latent: int = 32
     window: int = 48
     projection: int = 30
-    dropout: float = 0.0
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
 
     def __post_init__(self) -> None:
-        if self.d_model % self.heads or self.d_model % 2:
-            raise ConfigError("d_model", f"an even multiple of heads ({self.heads})", self.d_model)
-        for name in ("encoder_layers", "decoder_layers", "latent", "window", "projection"):
+        super().__post_init__()
+        if self.d_model % 2:
+            raise ConfigError("d_model", "an even number (positions take d/2 each)", self.d_model)
+        for name in ("window", "projection"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "an integer >= 1", getattr(self, name))
-        if not 0 <= self.dropout < 1:
-            raise ConfigError("dropout", "a rate in [0, 1)", self.dropout)
         object.__setattr__(self, "max_positions", tuple(int(v) for v in self.max_positions))
 
     def for_tokens(self, num_tokens: int, token_size: int, positions: torch.Tensor) -> SANEConfig:
@@ -50,9 +43,6 @@ class SANEConfig:
             max_positions=tuple(int(v) for v in top),
             window=min(self.window, num_tokens),
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 SANE_PRESETS = {

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from weightspace.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AutoencoderSizes:
+    """What both autoencoders share: width, heads, depth of each half, latent size, dropout."""
+
+    d_model: int = 128
+    heads: int = 4
+    encoder_layers: int = 4
+    decoder_layers: int = 4
+    latent: int = 32
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.heads:
+            raise ConfigError("d_model", f"a multiple of heads ({self.heads})", self.d_model)
+        for name in ("encoder_layers", "decoder_layers", "latent"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, "an integer >= 1", getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise ConfigError("dropout", "a rate in [0, 1)", self.dropout)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class Block(nn.Module):
