@@ -184,6 +184,9 @@ class Trainer:
                 record.update(self.validate())
             self.history.append(record)
             self._checkpoint(epoch)
+            if self.config.progress and self.rank == 0:
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+                tqdm.write(f"epoch {epoch + 1}/{self.config.epochs}: {shown}")
         return self.history
 
     def train_epoch(self, epoch: int) -> dict:
