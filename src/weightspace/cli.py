@@ -2,6 +2,7 @@
 
 weightspace zoo create (--preset NAME | --config FILE) --out DIR [--backend ray] [--device cuda]
 weightspace zoo info DIR
+weightspace zoo import --from modelzoos|smallcnn|folder PATH --out DIR
 weightspace zoo presets
 weightspace fit --zoo DIR --model sane|hyperrep [--preset NAME] --out DIR
 weightspace embed --model DIR --zoo DIR --out FILE.parquet
@@ -38,28 +39,41 @@ def _zoo_create(args: argparse.Namespace) -> None:
 def describe_zoo(zoo) -> str:
     """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
     m = zoo.manifest
-    epoch, acc = zoo.column("epoch"), zoo.column("test_acc")
-    status = zoo.column("status")
-    models = zoo.column("model_id")
+    columns = zoo.table.column_names
+    epoch, status, models = zoo.column("epoch"), zoo.column("status"), zoo.column("model_id")
+    arch = (m["architecture"]["config"] or {}).get("name", "an unregistered network")
+    dataset = (m["dataset"] or {}).get("config", {}).get("name", "unknown data")
+    source = f", imported from {m['source']['format']}" if m.get("source") else ""
     lines = [
         f"zoo {m['name']}: {zoo.num_models} models, {len(zoo)} checkpoints, "
-        f"{m['architecture']['config']['name']} ({m['architecture']['num_parameters']} parameters) "
-        f"on {m['dataset']['config']['name']}",
+        f"{arch} ({m['architecture']['num_parameters']} parameters) on {dataset}{source}",
         "status: "
         + ", ".join(
-            f"{s} {len(np.unique(models[status == s]))} models" for s in sorted(set(status))
+            f"{s} {len(np.unique(models[status == s]))} models, {(status == s).sum()} checkpoints"
+            for s in sorted(set(status))
         ),
-        "",
-        "epoch  checkpoints  test_acc  min    q25    median q75    max",
     ]
-    for e in np.unique(epoch):
-        a = acc[epoch == e]
-        q = np.quantile(a, [0.0, 0.25, 0.5, 0.75, 1.0])
-        lines.append(f"{e:5d}  {len(a):11d}  {a.mean():8.3f}  " + " ".join(f"{v:.3f}" for v in q))
+    if "problem" in columns and (status == "bad").any():
+        problems = zoo.column("problem")[status == "bad"]
+        rows = np.flatnonzero(status == "bad")
+        lines.append("bad checkpoints (row: problem):")
+        lines += [f"  {r}: {p}" for r, p in zip(rows[:10], problems[:10], strict=False)]
+        if len(rows) > 10:
+            lines.append(f"  ... and {len(rows) - 10} more")
+    if "test_acc" in columns:
+        acc = zoo.column("test_acc").astype(float)
+        lines += ["", "epoch  checkpoints  test_acc  min    q25    median q75    max"]
+        for e in np.unique(epoch):
+            a = acc[(epoch == e) & np.isfinite(acc)]
+            if len(a) == 0:
+                continue
+            q = np.quantile(a, [0.0, 0.25, 0.5, 0.75, 1.0])
+            row = f"{e:5d}  {len(a):11d}  {a.mean():8.3f}  "
+            lines.append(row + " ".join(f"{v:.3f}" for v in q))
     varying = [
         c
         for c in ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
-        if len(set(zoo.column(c).tolist())) > 1
+        if c in columns and len(set(zoo.column(c).tolist())) > 1
     ]
     if varying:
         lines.append("")
@@ -74,6 +88,17 @@ def _zoo_info(args: argparse.Namespace) -> None:
     from weightspace.zoo import open_zoo
 
     print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
+
+
+def _zoo_import(args: argparse.Namespace) -> None:
+    from weightspace.zoo.imports import import_zoo
+
+    zoo = import_zoo(args.source, args.path, args.out)
+    bad = int((zoo.column("status") == "bad").sum())
+    print(
+        f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}"
+        + (f" ({bad} bad checkpoints: see `weightspace zoo info {args.out}`)" if bad else "")
+    )
 
 
 def _zoo_presets(args: argparse.Namespace) -> None:
@@ -190,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("dir")
     info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
     info.set_defaults(run=_zoo_info)
+    imports = zoo.add_parser("import", help="import a zoo from modelzoos.cc, Small CNN Zoo, ...")
+    imports.add_argument(
+        "--from", dest="source", required=True, choices=("modelzoos", "smallcnn", "folder")
+    )
+    imports.add_argument("path", help="the folder of the zoo to import")
+    imports.add_argument("--out", required=True, help="the zoo directory to write")
+    imports.set_defaults(run=_zoo_import)
     presets = zoo.add_parser("presets", help="list the zoo presets")
     presets.set_defaults(run=_zoo_presets)
 

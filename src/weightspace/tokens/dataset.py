@@ -21,6 +21,7 @@ from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch
 from weightspace.zoo.reader import Zoo
 
 SPLITS = ("train", "val", "test")
+USABLE = ("ok", "diverged")  # a diverged model keeps its finite checkpoints
 PROPERTIES = ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "ggap", "epoch")
 
 
@@ -56,14 +57,17 @@ def split_rows(
     check_choice("split", split, SPLITS)
     model_ids = zoo.column("model_id")
     keep = np.isin(model_ids, list(split_models(model_ids, config)[split]))
+    if "status" in zoo.table.column_names:  # rows an importer marked bad hold no usable weights
+        keep &= np.isin(zoo.column("status"), USABLE)
     if epochs is not None:
         keep &= np.isin(zoo.column("epoch"), list(epochs))
     return np.flatnonzero(keep)
 
 
 def zoo_spec(zoo: Zoo) -> WeightSpec:
-    """The weight-space spec of a zoo's architecture."""
-    return weight_spec(zoo.arch(0))
+    """The weight-space spec of a zoo's architecture (stored with imported zoos)."""
+    stored = zoo.manifest["architecture"].get("spec")
+    return WeightSpec.from_dict(stored) if stored else weight_spec(zoo.arch(0))
 
 
 def fit_normalizer(

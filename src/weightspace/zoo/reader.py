@@ -34,7 +34,8 @@ class Zoo:
         self.root = root
         self.manifest = manifest
         self.table = table
-        self.config = ZooConfig.from_dict(manifest["config"])
+        # an imported zoo has no config of ours (and maybe no registry architecture)
+        self.config = ZooConfig.from_dict(manifest["config"]) if manifest["config"] else None
         arch = manifest["architecture"]
         # state-dict order: the flat vector, the tokens and `load_state_dict` all rely on it
         self.keys: list[str] = arch.get("order") or _state_dict_order(arch["config"])
@@ -63,17 +64,31 @@ class Zoo:
             raise ConfigError("column", f"one of {', '.join(self.table.column_names)}", name)
         return self.table.column(name).to_numpy(zero_copy_only=False)
 
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.root.name))
+
     def arch(self, row: int) -> ArchConfig:
         """The architecture config of one checkpoint (its activation, dropout and init)."""
         base = self.manifest["architecture"]["config"]
-        values = {k: self.table.column(k)[row].as_py() for k in ("activation", "dropout", "init")}
+        if base is None:
+            raise ConfigError(
+                "architecture",
+                "a registry architecture",
+                "an imported network without one",
+                fix="Read its weights with zoo.state_dict(row) or zoo.flat(rows)",
+            )
+        values = {
+            k: self.table.column(k)[row].as_py() if k in self.table.column_names else base.get(k)
+            for k in ("activation", "dropout", "init")
+        }
         return ArchConfig(
             base["name"],
             tuple(base["input_shape"]),
             base["num_classes"],
-            values["activation"],
-            values["dropout"],
-            values["init"],
+            values["activation"] or "relu",
+            values["dropout"] or 0.0,
+            values["init"] or "default",
             tuple(base["hidden"]),
         )
 
