@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from conftest import tiny_config
 
-from weightspace.errors import NotFittedError
+from weightspace.errors import NotFittedError, WeightspaceError
 from weightspace.models.agreement import top1_agreement
 from weightspace.models.encoder import SANE, HyperRep, HyperRepresentation
 from weightspace.models.losses import ReconstructionLoss, nt_xent
@@ -212,3 +212,18 @@ def test_weightspace_fit_under_torchrun_with_two_cpu_workers(zoo, tmp_path):
     assert result.stdout.count("trained sane") == 1  # rank 0 reports and writes
     loaded = HyperRepresentation.load(out)
     assert loaded.history_[0]["epoch"] == 1
+
+
+def test_sane_poolings(zoo):
+    encoder = SANE("tiny", train=quick(epochs=1, zoo_epochs=(5,))).fit(zoo)
+    rows = np.arange(3)
+    mean = encoder.transform(zoo, rows)
+    layer = encoder.transform(zoo, rows, pooling="layer")
+    tokens = encoder.transform(zoo, rows, pooling="tokens")
+    assert mean.shape == (3, 8) and layer.shape == (3, 5 * 8) and tokens.shape == (3, 48 * 8)
+    # the token mean is the count-weighted mean of the layer means
+    counts = np.bincount(encoder.tokenizer_.positions[:, 1].numpy())
+    weighted = (layer.reshape(3, 5, 8) * counts[None, :, None]).sum(1) / counts.sum()
+    np.testing.assert_allclose(weighted, mean, rtol=1e-5, atol=1e-6)
+    with pytest.raises(WeightspaceError, match="pooling"):
+        encoder.transform(zoo, rows, pooling="max")

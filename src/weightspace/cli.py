@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightspace.errors import WeightspaceError
+from weightspace.errors import ConfigError, WeightspaceError, check_choice
 
 
 def _zoo_create(args: argparse.Namespace) -> None:
@@ -140,7 +140,14 @@ def _fit(args: argparse.Namespace) -> None:
     train = TrainConfig(
         progress=not args.quiet, **{k: v for k, v in changes.items() if v is not None}
     )
-    encoder = ENCODERS[args.model](args.preset, train=train, out=args.out).fit(args.zoo)
+    kind = ENCODERS[args.model]
+    config = None
+    if args.pooling is not None:
+        if args.model != "sane":
+            raise ConfigError("--pooling", "only with --model sane", args.model)
+        check_choice("--preset", args.preset, tuple(kind.presets))
+        config = replace(kind.presets[args.preset], pooling=args.pooling)
+    encoder = kind(args.preset, config=config, train=train, out=args.out).fit(args.zoo)
     if world()[0] == 0:
         last = encoder.history_[-1]
         summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
@@ -157,7 +164,7 @@ def _embed(args: argparse.Namespace) -> None:
 
     encoder = load_encoder(args.model)
     zoo = open_zoo(args.zoo)
-    embeddings = encoder.transform(zoo)  # (n, d)
+    embeddings = encoder.transform(zoo, pooling=args.pooling)  # (n, d)
     width = embeddings.shape[1]
     columns = {name: zoo.table.column(name) for name in ("model_id", "epoch", "test_acc")}
     columns["row"] = pa.array(np.arange(len(zoo)))
@@ -184,7 +191,9 @@ def _probe(args: argparse.Namespace) -> None:
         methods.append(WeightWatcherFeatures())
     for path in args.model or []:
         encoder = load_encoder(path)
-        methods.append(EncoderFeatures(encoder, f"{encoder.kind} ({Path(path).name})"))
+        for pooling in args.pooling or [None]:
+            label = f"{encoder.kind} ({Path(path).name}{', ' + pooling if pooling else ''})"
+            methods.append(EncoderFeatures(encoder, label, pooling))
     report = run_probes(zoo, methods, epochs=args.zoo_epochs)
     print(report.markdown())
     from weightspace.zoo.storage import atomic_write_bytes
@@ -237,18 +246,34 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--zoo-epochs", type=int, nargs="+", help="use only these checkpoints")
     fit.add_argument("--device", help="cpu, cuda or auto (default)")
     fit.add_argument("--seed", type=int)
+    fit.add_argument(
+        "--pooling",
+        choices=("mean", "layer", "tokens"),
+        help="SANE: how `embed` pools token latents (default mean)",
+    )
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_fit)
     embed = commands.add_parser("embed", help="embed every checkpoint of a zoo")
     embed.add_argument("--model", required=True, help="a directory written by `fit`")
     embed.add_argument("--zoo", required=True)
     embed.add_argument("--out", required=True, help="a .parquet file")
+    embed.add_argument(
+        "--pooling",
+        choices=("mean", "layer", "tokens"),
+        help="how SANE pools token latents (default: the model's own)",
+    )
     embed.set_defaults(run=_embed)
     probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
     probe.add_argument("--zoo", required=True)
     probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")
     probe.add_argument("--weightwatcher", action="store_true", help="add WeightWatcher features")
     probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
+    probe.add_argument(
+        "--pooling",
+        nargs="+",
+        choices=("mean", "layer", "tokens"),
+        help="SANE poolings to probe (default: the model's own)",
+    )
     probe.add_argument("--json", help="write {method: {target: score}}")
     probe.add_argument("--csv", help="write the table as CSV")
     probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")

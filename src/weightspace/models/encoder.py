@@ -106,9 +106,16 @@ class HyperRepresentation:
 
     @torch.no_grad()
     def transform(
-        self, zoo: Zoo | str | Path, rows: np.ndarray | None = None, batch_size: int = 256
+        self,
+        zoo: Zoo | str | Path,
+        rows: np.ndarray | None = None,
+        batch_size: int = 256,
+        pooling: str | None = None,
     ) -> np.ndarray:
-        """Embeddings ``(n_checkpoints, d)`` of ``rows`` (default: every checkpoint of ``zoo``)."""
+        """Embeddings ``(n_checkpoints, d)`` of ``rows`` (default: every checkpoint of ``zoo``).
+
+        ``pooling`` overrides SANE's configured pooling of token latents (mean, layer, tokens).
+        """
         self._check_fitted()
         zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
         spec = zoo_spec(zoo)
@@ -116,7 +123,7 @@ class HyperRepresentation:
             raise ConfigError(
                 "zoo",
                 "a zoo of the architecture this encoder was fitted on",
-                zoo.config.architecture,
+                zoo.name,
             )
         rows = np.arange(len(zoo)) if rows is None else np.asarray(rows)
         model = self.model_.eval()
@@ -124,9 +131,8 @@ class HyperRepresentation:
         parts = []
         for _, flat in zoo.batches(rows, batch_size):
             batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
-            parts.append(model.embed(batch.tokens, batch.positions).float().cpu())
-        width = self.model_config_.latent
-        return torch.cat(parts).numpy() if parts else np.zeros((0, width), np.float32)
+            parts.append(model.embed(batch.tokens, batch.positions, pooling).float().cpu())
+        return torch.cat(parts).numpy() if parts else np.zeros((0, 0), np.float32)
 
     @torch.no_grad()
     def reconstruct(self, zoo: Zoo | str | Path, rows: np.ndarray) -> torch.Tensor:

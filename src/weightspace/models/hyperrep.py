@@ -134,7 +134,15 @@ class HyperRepAE(nn.Module):
     def project(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(z)  # (B, projection)
 
-    def embed(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        pooling: str | None = None,
+    ) -> torch.Tensor:
+        """(B, latent): the compression token's latent (there is nothing to pool)."""
+        if pooling not in (None, "mean"):
+            raise ConfigError("pooling", "none for HyperRep (one latent per model)", pooling)
         return self.encode(tokens, positions)
 
     def reconstruct(

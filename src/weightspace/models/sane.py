@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from weightspace.errors import ConfigError
+from weightspace.errors import ConfigError, check_choice
 from weightspace.models.transformer import AutoencoderSizes, Transformer
+
+POOLINGS = ("mean", "layer", "tokens")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class SANEConfig(AutoencoderSizes):
 
     window: int = 48
     projection: int = 30
+    pooling: str = "mean"  # how `embed` pools token latents: mean, layer or tokens
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
 
@@ -29,6 +32,7 @@ class SANEConfig(AutoencoderSizes):
         super().__post_init__()
         if self.d_model % 2:
             raise ConfigError("d_model", "an even number (positions take d/2 each)", self.d_model)
+        check_choice("pooling", self.pooling, POOLINGS)
         for name in ("window", "projection"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "an integer >= 1", getattr(self, name))
@@ -136,14 +140,38 @@ class SANEAutoencoder(nn.Module):
             starts.append(n - w)
         return [(s, (starts[i - 1] + w - s) if i else 0) for i, s in enumerate(starts)]
 
-    def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(B, n, T) whole models -> (B, latent): the mean latent over all tokens."""
+    def latents(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n, T) whole models -> (B, n, latent): every token's latent, window by window."""
         n, w = tokens.shape[1], min(self.config.window, tokens.shape[1])
-        total = 0.0
+        parts = []
         for start, new in self.tiles(n):
             z = self.encode(tokens[:, start : start + w], positions[:, start : start + w])
-            total = total + z[:, new:].sum(1)  # (B, latent)
-        return total / n
+            parts.append(z[:, new:])
+        return torch.cat(parts, 1)
+
+    def embed(
+        self, tokens: torch.Tensor, positions: torch.Tensor, pooling: str | None = None
+    ) -> torch.Tensor:
+        """(B, n, T) whole models -> one embedding per model, pooled by ``pooling`` (default
+        ``config.pooling``):
+
+        ``mean`` (SANE's): the mean latent over all tokens, (B, latent); ``layer``: the mean
+        latent of each layer block, concatenated, (B, blocks * latent); ``tokens``: every
+        token's latent, (B, n * latent).
+        """
+        pooling = pooling or self.config.pooling
+        check_choice("pooling", pooling, POOLINGS)
+        z = self.latents(tokens, positions)  # (B, n, latent)
+        if pooling == "mean":
+            return z.mean(1)
+        if pooling == "tokens":
+            return z.flatten(1)
+        layer = positions[0, :, 1]  # the same layout for every model of the batch
+        blocks = torch.zeros(
+            len(z), self.config.max_positions[1], z.shape[2], dtype=z.dtype, device=z.device
+        ).index_add_(1, layer, z)
+        counts = torch.bincount(layer, minlength=blocks.shape[1]).clamp(min=1)
+        return (blocks / counts[None, :, None]).flatten(1)
 
     def reconstruct(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """(B, n, T) whole models -> their (B, n, T) reconstructions, window by window."""

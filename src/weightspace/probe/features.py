@@ -115,12 +115,15 @@ class WeightWatcherFeatures:
 class EncoderFeatures:
     """Embeddings of a fitted hyper-representation (it must not have seen the test models)."""
 
-    def __init__(self, encoder: HyperRepresentation, name: str | None = None) -> None:
+    def __init__(
+        self, encoder: HyperRepresentation, name: str | None = None, pooling: str | None = None
+    ) -> None:
         self.encoder = encoder
         self.name = name or type(encoder).__name__
+        self.pooling = pooling
 
     def fit(self, zoo: Zoo, rows: np.ndarray) -> EncoderFeatures:
         return self
 
     def transform(self, zoo: Zoo, rows: np.ndarray) -> np.ndarray:
-        return self.encoder.transform(zoo, rows)
+        return self.encoder.transform(zoo, rows, pooling=self.pooling)
