@@ -296,3 +296,65 @@ def test_truncated_or_garbled_valid_checkpoints(tmp_path, cut, flip):
         load_state_dict(path)
     except FileFormatError:
         pass
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    target=st.sampled_from(["params.json", "result.json", "checkpoint_000001/checkpoints"]),
+    data=st.binary(max_size=300),
+)
+def test_garbled_modelzoos_files_give_bad_rows_or_our_errors(tmp_path_factory, target, data):
+    root = tmp_path_factory.mktemp("fuzz")
+    write_trial(root / "tune", "a", 1, 1e-3)
+    write_trial(root / "tune", "b", 2, 1e-3)
+    (root / "tune" / "a" / target).write_bytes(data)
+    try:
+        zoo = import_zoo("modelzoos", root / "tune", root / "zoo")
+    except WeightspaceError:
+        return
+    assert len(zoo) == 4  # every checkpoint is a row, good or bad
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    target=st.sampled_from(["metrics.csv.gz", "layout.csv", "weights.npy"]),
+    cut=st.integers(1, 200),
+)
+def test_truncated_smallcnn_files_give_our_errors(tmp_path_factory, target, cut):
+    root = tmp_path_factory.mktemp("fuzz")
+    write_smallcnn(root / "small")
+    path = root / "small" / target
+    path.write_bytes(path.read_bytes()[:-cut])
+    try:
+        import_zoo("smallcnn", root / "small", root / "zoo")
+    except WeightspaceError:
+        assert not (root / "zoo").exists()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    target=st.sampled_from(
+        [
+            "manifest.json",
+            "checkpoints.parquet",
+            "shards/shard-00000.parquet",
+            "shards/shard-00000.safetensors",
+        ]
+    ),
+    data=st.binary(max_size=500),
+)
+def test_garbled_zoo_files_give_our_errors(tmp_path_factory, target, data):
+    root = tmp_path_factory.mktemp("fuzz")
+    zoo = import_modules([network(0), network(1)], None, root / "zoo")
+    (zoo.root / target).write_bytes(data)
+    try:
+        reopened = open_zoo(root / "zoo")
+        reopened.flat([0, 1])
+    except WeightspaceError:
+        return

@@ -91,6 +91,9 @@ def test_probe_table_is_leak_free_and_complete(zoo):
     encoder = SANE("tiny", train=TrainConfig(epochs=2, batch_size=8, progress=False)).fit(zoo)
     report = run_probes(zoo, [FlatWeights(), WeightStatistics(), EncoderFeatures(encoder)])
     assert set(report.scores) == {"W", "s(W)", "SANE"}
+    train, val, test = (set(report.models[s]) for s in ("train", "val", "test"))
+    assert not (train & val or train & test or val & test)  # no model in two splits
+    assert len(train | val | test) == zoo.num_models
     for row in report.scores.values():
         assert set(row) == {"test_acc", "epoch", "ggap", "lr", "activation"}
         assert 0.0 <= row["activation"] <= 1.0

@@ -54,6 +54,7 @@ class ProbeReport:
     scores: dict[str, dict[str, float]]
     targets: list[Target]
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    models: dict[str, list[int]] = field(default_factory=dict)  # split -> model ids
 
     def markdown(self) -> str:
         names = [t.name + (" (acc)" if t.categorical else " (R²)") for t in self.targets]
@@ -118,7 +119,7 @@ def run_probes(
             fix="Probe a zoo with more models",
         )
     targets = zoo_targets(zoo)
-    report = ProbeReport({}, targets)
+    report = ProbeReport({}, targets, models={s: sorted(i) for s, i in ids.items()})
     for method in methods:
         method.fit(zoo, rows["train"])
         X = {s: method.transform(zoo, r) for s, r in rows.items()}
