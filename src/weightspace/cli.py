@@ -6,6 +6,7 @@ weightspace zoo import --from modelzoos|smallcnn|folder PATH --out DIR
 weightspace zoo presets
 weightspace fit --zoo DIR --model sane|hyperrep [--preset NAME] --out DIR
 weightspace embed --model DIR --zoo DIR --out FILE.parquet
+weightspace sample --model DIR --zoo DIR [--n 50] [--method kde30] --out DIR
 weightspace probe --zoo DIR [--model DIR ...] [--json FILE] [--csv FILE] [--plot FILE.png]
 """
 
@@ -70,6 +71,15 @@ def describe_zoo(zoo) -> str:
             q = np.quantile(a, [0.0, 0.25, 0.5, 0.75, 1.0])
             row = f"{e:5d}  {len(a):11d}  {a.mean():8.3f}  "
             lines.append(row + " ".join(f"{v:.3f}" for v in q))
+    if "evaluation" in m:
+        e = m["evaluation"]
+        lines += [
+            "",
+            f"samples by {e['config']['method']} around {len(e['anchors']['rows'])} anchors "
+            f"(anchor test_acc {e['anchors']['test_acc_mean']:.3f}): zero-shot test_acc "
+            f"{e['zero_shot_test_acc']['mean']:.3f} ± {e['zero_shot_test_acc']['std']:.3f}, "
+            f"novelty {e['novelty']['mean']:.3f} (min {e['novelty']['min']:.3f})",
+        ]
     varying = [
         c
         for c in ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
@@ -205,6 +215,16 @@ def _probe(args: argparse.Namespace) -> None:
         report.plot(args.plot)
 
 
+def _sample(args: argparse.Namespace) -> None:
+    from weightspace.generate.run import SampleConfig, sample_zoo
+    from weightspace.models.encoder import load_encoder
+    from weightspace.zoo import open_zoo
+
+    config = SampleConfig(args.method, args.n, args.seed)
+    zoo = sample_zoo(load_encoder(args.model), open_zoo(args.zoo), args.out, config)
+    print(describe_zoo(zoo))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weightspace", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="how SANE pools token latents (default: the model's own)",
     )
     embed.set_defaults(run=_embed)
+    sample = commands.add_parser("sample", help="generate new networks from a trained encoder")
+    sample.add_argument("--model", required=True, help="an encoder directory written by `fit`")
+    sample.add_argument("--zoo", required=True, help="the zoo it was trained on (the anchors)")
+    sample.add_argument("--n", type=int, default=50, help="how many networks")
+    sample.add_argument(
+        "--method", default="kde30", help="kde, kde-joint, kde-dim or neighbour + top-k %% (kde30)"
+    )
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", required=True, help="the zoo directory to write")
+    sample.set_defaults(run=_sample)
     probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
     probe.add_argument("--zoo", required=True)
     probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")

@@ -148,6 +148,31 @@ class HyperRepresentation:
             parts.append(self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens)))
         return torch.cat(parts)
 
+    @torch.no_grad()
+    def latents(self, zoo: Zoo | str | Path, rows: np.ndarray) -> np.ndarray:
+        """What the decoder reads: (n, tokens, latent) for SANE, (n, latent) for HyperRep."""
+        self._check_fitted()
+        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        model = self.model_.eval()
+        device = next(model.parameters()).device
+        parts = []
+        for _, flat in zoo.batches(np.asarray(rows)):
+            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
+            parts.append(model.latents(batch.tokens, batch.positions).float().cpu())
+        return torch.cat(parts).numpy()
+
+    @torch.no_grad()
+    def decode(self, latents: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Latents (as `latents` gives them) -> raw weights (n, P) in the zoo's flat order."""
+        self._check_fitted()
+        model = self.model_.eval()
+        device = next(model.parameters()).device
+        z = torch.as_tensor(np.asarray(latents), dtype=torch.float32, device=device)
+        positions = self.tokenizer_.positions.to(device).expand(len(z), -1, -1)
+        tokens = model.decode_latents(z, positions).float().cpu()
+        tokens = tokens * self.tokenizer_.mask  # padding is zero, whatever the decoder says
+        return self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens))
+
     def fit_transform(self, zoo: Zoo | str | Path) -> np.ndarray:
         return self.fit(zoo).transform(zoo)
 

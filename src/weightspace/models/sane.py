@@ -173,6 +173,26 @@ class SANEAutoencoder(nn.Module):
         counts = torch.bincount(layer, minlength=blocks.shape[1]).clamp(min=1)
         return (blocks / counts[None, :, None]).flatten(1)
 
+    def decode_latents(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n, latent) latents of whole models -> (B, n, T) tokens, with haloed windows.
+
+        A sequence longer than the window is decoded content window by content window, each
+        with a quarter window of context on both sides, and only the content is kept, so no
+        token is decoded at the edge of what the decoder sees.
+        """
+        n, w = z.shape[1], self.config.window
+        if n <= w:
+            return self.decode(z, positions)
+        halo = w // 4
+        content = w - 2 * halo
+        parts = []
+        for start in range(0, n, content):
+            end = min(start + content, n)
+            low = max(0, min(start - halo, n - w))
+            decoded = self.decode(z[:, low : low + w], positions[:, low : low + w])
+            parts.append(decoded[:, start - low : end - low])
+        return torch.cat(parts, 1)
+
     def reconstruct(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """(B, n, T) whole models -> their (B, n, T) reconstructions, window by window."""
         n, w = tokens.shape[1], min(self.config.window, tokens.shape[1])

@@ -150,8 +150,12 @@ def write_zoo(
     source: dict,
     arch: ArchConfig | None = None,
     shard_size: int = 256,
+    extra: dict | None = None,
 ) -> Zoo:
-    """Write ``checkpoints`` (all of one network, keys in state-dict order) as a zoo at ``out``."""
+    """Write ``checkpoints`` (all of one network, keys in state-dict order) as a zoo at ``out``.
+
+    ``extra`` adds fields to the manifest (e.g. the evaluation of generated models).
+    """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError("--out", "a new or empty directory", str(out), "Choose another --out")
@@ -160,7 +164,7 @@ def write_zoo(
     (work / SHARDS).mkdir(parents=True)
     try:
         table, template, spec = _write_rows(work, checkpoints, arch, shard_size)
-        _write_manifest(work, table, template, spec, name, source, arch)
+        _write_manifest(work, table, template, spec, name, source, arch, extra or {})
         if out.exists():
             out.rmdir()
         os.replace(work, out)
@@ -211,7 +215,7 @@ def _add(shards: _Shards, ckpt: Checkpoint) -> None:
     shards.add(state, row)
 
 
-def _write_manifest(work, table, template, spec, name, source, arch) -> None:  # noqa: ANN001
+def _write_manifest(work, table, template, spec, name, source, arch, extra) -> None:  # noqa: ANN001
     status = table.column("status").to_numpy(zero_copy_only=False)
     models = table.column("model_id").to_numpy()
     manifest = {
@@ -250,4 +254,4 @@ def _write_manifest(work, table, template, spec, name, source, arch) -> None:  #
             "bad": int((status == "bad").sum()),
         },
     }
-    atomic_write_json(work / MANIFEST, manifest)
+    atomic_write_json(work / MANIFEST, {**manifest, **extra})

@@ -1,0 +1,59 @@
+"""Turn generated weights into working networks and measure them: BatchNorm conditioning,
+accuracy, and fine-tuning curves."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from weightspace.zoo.datasets import Splits
+
+
+@torch.no_grad()
+def condition_batchnorm(
+    net: nn.Module, images: torch.Tensor, steps: int = 200, batch_size: int = 64, seed: int = 0
+) -> nn.Module:
+    """Re-estimate BatchNorm running statistics from ``steps`` forward passes in train mode
+    (no gradients), as SANE does for sampled models. A net without BatchNorm is unchanged."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return net.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all conditioning batches
+    net.train()
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        net(images[torch.randint(len(images), (batch_size,), generator=gen)])
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    net.eval()
+    return float((net(x).argmax(1) == y).float().mean())
+
+
+def finetune(
+    net: nn.Module,
+    splits: Splits,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> list[float]:
+    """Test accuracy before and after each of ``epochs`` epochs of Adam on the training split."""
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    curve = [accuracy(net, splits.test_x, splits.test_y)]
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(splits.train_y), generator=gen)
+        for index in order.split(batch_size):
+            loss = F.cross_entropy(net(splits.train_x[index]), splits.train_y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        curve.append(accuracy(net, splits.test_x, splits.test_y))
+    return curve

@@ -1,0 +1,131 @@
+"""Samplers of new latents from the latents of anchor models (SPEC §6).
+
+All take anchor latents of shape (N, *shape) -- (N, latent) for the 2021 autoencoder,
+(N, tokens, latent) for SANE -- and return (n, *shape).
+
+- `KDESampler` (S_KDE): a Gaussian kernel density over the anchors, joint over every
+  dimension, or per token position for SANE (``per_token``), from scikit-learn.
+- `DimensionKDESampler`: an independent 1-D KDE per dimension; every dimension draws with its
+  own random stream (the reference code passed one seed to all of them, which makes the
+  dimensions pick the same anchors: not independent draws).
+- `NeighbourSampler`: Gaussian steps around anchors in a low-dimensional PCA projection,
+  mapped back (weaker, SPEC §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KernelDensity
+
+from weightspace.errors import ConfigError
+
+
+def _bandwidth(x: np.ndarray, bandwidth: float | None) -> float:
+    """Scott's rule on standardized data when no bandwidth is given."""
+    if bandwidth is not None:
+        return float(bandwidth)
+    n, d = x.shape
+    return float(n ** (-1.0 / (d + 4)))
+
+
+def _check(latents: np.ndarray) -> np.ndarray:
+    latents = np.asarray(latents, dtype=np.float64)
+    if latents.ndim < 2 or len(latents) < 2:
+        raise ConfigError("anchors", "latents of at least 2 anchor models", latents.shape)
+    if not np.isfinite(latents).all():
+        raise ConfigError("anchors", "finite latents", "NaN or inf")
+    return latents
+
+
+def _kde_draw(x: np.ndarray, n: int, bandwidth: float | None, seed: int) -> np.ndarray:
+    """n draws from a Gaussian KDE of x (N, d), fitted on standardized columns."""
+    mean, std = x.mean(0), x.std(0)
+    std = np.where(std > 1e-12, std, 1.0)
+    kde = KernelDensity(kernel="gaussian", bandwidth=_bandwidth(x, bandwidth))
+    kde.fit((x - mean) / std)
+    return kde.sample(n, random_state=seed) * std + mean
+
+
+@dataclass
+class KDESampler:
+    """Joint Gaussian KDE over the anchors' latents (per token position with ``per_token``)."""
+
+    bandwidth: float | None = None
+    per_token: bool = False
+
+    def sample(self, latents: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+        latents = _check(latents)
+        rng = np.random.default_rng(seed)
+        if not self.per_token or latents.ndim == 2:
+            flat = latents.reshape(len(latents), -1)
+            draws = _kde_draw(flat, n, self.bandwidth, int(rng.integers(2**31)))
+            return draws.reshape(n, *latents.shape[1:])
+        tokens = [
+            _kde_draw(latents[:, i], n, self.bandwidth, int(rng.integers(2**31)))
+            for i in range(latents.shape[1])
+        ]
+        return np.stack(tokens, 1)  # (n, tokens, latent)
+
+
+@dataclass
+class DimensionKDESampler:
+    """An independent 1-D Gaussian KDE per latent dimension, each with its own random stream."""
+
+    bandwidth: float | None = None
+
+    def sample(self, latents: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+        latents = _check(latents)
+        flat = latents.reshape(len(latents), -1)
+        streams = np.random.SeedSequence(seed).spawn(flat.shape[1])  # one stream per dimension
+        columns = [
+            _kde_draw(flat[:, [d]], n, self.bandwidth, int(s.generate_state(1)[0]))[:, 0]
+            for d, s in enumerate(streams)
+        ]
+        return np.stack(columns, 1).reshape(n, *latents.shape[1:])
+
+
+@dataclass
+class NeighbourSampler:
+    """A random anchor plus a Gaussian step of ``scale`` standard deviations in a PCA space."""
+
+    components: int = 8
+    scale: float = 0.5
+
+    def sample(self, latents: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+        latents = _check(latents)
+        flat = latents.reshape(len(latents), -1)
+        k = min(self.components, len(flat) - 1, flat.shape[1])
+        pca = PCA(n_components=k, random_state=seed).fit(flat)
+        projected = pca.transform(flat)  # (N, k)
+        rng = np.random.default_rng(seed)
+        start = projected[rng.integers(len(projected), size=n)]
+        step = rng.normal(size=(n, k)) * projected.std(0) * self.scale
+        return pca.inverse_transform(start + step).reshape(n, *latents.shape[1:])
+
+
+SAMPLERS = {
+    "kde": lambda: KDESampler(per_token=True),
+    "kde-joint": lambda: KDESampler(per_token=False),
+    "kde-dim": DimensionKDESampler,
+    "neighbour": NeighbourSampler,
+}
+
+
+def parse_method(method: str) -> tuple[str, float]:
+    """``kde30`` -> ("kde", 0.30): the sampler and the share of top models used as anchors."""
+    name = method.rstrip("0123456789")
+    digits = method[len(name) :]
+    if name not in SAMPLERS:
+        raise ConfigError(
+            "--method",
+            f"one of {', '.join(SAMPLERS)} with an optional top-k "
+            "percentage (kde30, kde-dim30, neighbour30)",
+            method,
+        )
+    share = int(digits) / 100 if digits else 0.3
+    if not 0 < share <= 1:
+        raise ConfigError("--method", "a top-k percentage in 1..100", digits)
+    return name, share
