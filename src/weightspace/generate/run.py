@@ -41,9 +41,14 @@ class SampleConfig:
 
 
 def anchor_rows(zoo: Zoo, encoder: HyperRepresentation, share: float) -> np.ndarray:
-    """The top ``share`` of the training checkpoints by test accuracy (at least 2)."""
+    """The top ``share`` of the training checkpoints by test accuracy (at least 2), among those
+    with the best checkpoint's activation: samples are loaded into one architecture."""
     rows = split_rows(zoo, "train", encoder.train_config_.splits)
-    order = rows[np.argsort(-zoo.column("test_acc")[rows], kind="stable")]
+    accuracy = zoo.column("test_acc")
+    if "activation" in zoo.table.column_names:
+        best = rows[np.argmax(accuracy[rows])]
+        rows = rows[zoo.column("activation")[rows] == zoo.column("activation")[best]]
+    order = rows[np.argsort(-accuracy[rows], kind="stable")]
     return np.sort(order[: max(2, int(round(share * len(rows))))])
 
 

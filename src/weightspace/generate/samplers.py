@@ -18,17 +18,25 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 
 from weightspace.errors import ConfigError
 
+BANDWIDTHS = np.logspace(-2, 0.5, 11)  # in standard deviations of each dimension
+
 
 def _bandwidth(x: np.ndarray, bandwidth: float | None) -> float:
-    """Scott's rule on standardized data when no bandwidth is given."""
+    """The given bandwidth, else the one of `BANDWIDTHS` with the best cross-validated
+    log-likelihood (Scott's rule is near 1 in many dimensions: samples would be mostly noise)."""
     if bandwidth is not None:
         return float(bandwidth)
-    n, d = x.shape
-    return float(n ** (-1.0 / (d + 4)))
+    if len(x) < 6:
+        return float(len(x) ** (-1.0 / (x.shape[1] + 4)))
+    search = GridSearchCV(
+        KernelDensity(kernel="gaussian"), {"bandwidth": BANDWIDTHS}, cv=min(5, len(x) // 2)
+    )
+    return float(search.fit(x).best_params_["bandwidth"])
 
 
 def _check(latents: np.ndarray) -> np.ndarray:
@@ -44,8 +52,8 @@ def _kde_draw(x: np.ndarray, n: int, bandwidth: float | None, seed: int) -> np.n
     """n draws from a Gaussian KDE of x (N, d), fitted on standardized columns."""
     mean, std = x.mean(0), x.std(0)
     std = np.where(std > 1e-12, std, 1.0)
-    kde = KernelDensity(kernel="gaussian", bandwidth=_bandwidth(x, bandwidth))
-    kde.fit((x - mean) / std)
+    z = (x - mean) / std
+    kde = KernelDensity(kernel="gaussian", bandwidth=_bandwidth(z, bandwidth)).fit(z)
     return kde.sample(n, random_state=seed) * std + mean
 
 
