@@ -8,6 +8,9 @@ For each method: N samples, their test accuracy zero-shot and after 1 and 5 epoc
 anchors' own checkpoints. Novelty is the relative distance to the nearest anchor checkpoint
 after permutation alignment; the baselines are anchors plus Gaussian noise, with the noise
 scaled until their mean accuracy matches the samples', and averages of two aligned anchors.
+Transfer: one epoch of fine-tuning on the digits with their classes renamed (a new labelling
+of the same inputs), with the last layer re-initialized. Diversity: how far samples lie from
+each other after alignment.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,6 +29,7 @@ from weightspace.generate.run import SampleConfig, anchor_rows, load_networks, s
 from weightspace.models.encoder import load_encoder
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.zoo import build_model, load_dataset, open_zoo
+from weightspace.zoo.datasets import Splits
 
 
 def curves(nets, splits, epochs: int = 5) -> np.ndarray:  # noqa: ANN001
@@ -32,6 +37,29 @@ def curves(nets, splits, epochs: int = 5) -> np.ndarray:  # noqa: ANN001
     return np.array(
         [finetune(copy.deepcopy(net), splits, epochs, seed=i) for i, net in enumerate(nets)]
     )
+
+
+def relabel(splits: Splits) -> Splits:
+    """The same images with the classes renamed by a fixed permutation: a new labelling task."""
+    mapping = torch.roll(torch.arange(splits.num_classes), 3)
+    return replace(
+        splits,
+        train_y=mapping[splits.train_y],
+        val_y=mapping[splits.val_y],
+        test_y=mapping[splits.test_y],
+    )
+
+
+def new_head(nets, seed: int = 0) -> list:  # noqa: ANN001
+    """Copies of ``nets`` with the last linear layer freshly initialized (transfer practice)."""
+    torch.manual_seed(seed)
+    out = []
+    for net in nets:
+        net = copy.deepcopy(net)
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.reset_parameters()
+        out.append(net)
+    return out
 
 
 def summary(name: str, acc: np.ndarray, novelty: float | None = None) -> str:
@@ -84,17 +112,33 @@ def main() -> None:
     )
     print("| method | zero-shot | 1 epoch | 5 epochs | novelty |")
     print("|---|---|---|---|---|")
-    results, novelties = {}, {}
+    results, novelties, transfer, spread = {}, {}, {}, {}
+    relabelled = relabel(splits)
     for method in args.methods:
         flats, _ = sample_weights(encoder, zoo, SampleConfig(method, args.n))
         nets = load_networks(arch, zoo, flats, splits, steps=200)
         novelties[method] = nearest_distance(spec, flats, anchor_flats).mean()
+        spread[method] = nearest_distance(spec, flats[:10], flats[10:20]).mean()
         results[method] = curves(nets, splits)
+        transfer[method] = curves(new_head(nets), relabelled, epochs=1)[:, 1]
         print(summary(method, results[method], novelties[method]), flush=True)
     torch.manual_seed(0)
     random = [build_model(arch) for _ in range(args.n)]
     print(summary("random init", curves(random, splits)))
     print(summary("anchors", curves(anchor_nets, splits), 0.0))
+    transfer["random init"] = curves(random, relabelled, epochs=1)[:, 1]
+    transfer["anchors"] = curves(new_head(anchor_nets), relabelled, epochs=1)[:, 1]
+    print()
+    print(
+        "transfer: test accuracy after 1 epoch on digits with permuted labels (a new task of "
+        "the same input shape)"
+    )
+    for name, acc in transfer.items():
+        print(f"  {name}: {acc.mean():.3f} ± {acc.std():.3f}")
+    print(
+        "diversity: aligned distance of 10 samples to the nearest of 10 others, per method: "
+        + ", ".join(f"{m} {d:.3f}" for m, d in spread.items())
+    )
 
     # novelty baselines at the accuracy of the first method's samples
     target = results[args.methods[0]][:, 0].mean()
