@@ -126,25 +126,26 @@ class HyperRepresentation:
                 zoo.name,
             )
         rows = np.arange(len(zoo)) if rows is None else np.asarray(rows)
-        model = self.model_.eval()
-        device = next(model.parameters()).device
-        parts = []
-        for _, flat in zoo.batches(rows, batch_size):
-            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
-            parts.append(model.embed(batch.tokens, batch.positions, pooling).float().cpu())
+        parts = [
+            self.model_.embed(b.tokens, b.positions, pooling).float().cpu()
+            for b in self._batches(zoo, rows, batch_size)
+        ]
         return torch.cat(parts).numpy() if parts else np.zeros((0, 0), np.float32)
+
+    def _batches(self, zoo: Zoo, rows: np.ndarray, batch_size: int = 256):  # noqa: ANN202
+        """Normalized token batches of ``rows``, on the model's device, the model in eval mode."""
+        device = next(self.model_.eval().parameters()).device
+        for _, flat in zoo.batches(np.asarray(rows), batch_size):
+            yield self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
 
     @torch.no_grad()
     def reconstruct(self, zoo: Zoo | str | Path, rows: np.ndarray) -> torch.Tensor:
         """Encode and decode ``rows`` of ``zoo``: their reconstructed raw weights (n, P)."""
         self._check_fitted()
         zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
-        model = self.model_.eval()
-        device = next(model.parameters()).device
         parts = []
-        for _, flat in zoo.batches(np.asarray(rows)):
-            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
-            tokens = model.reconstruct(batch.tokens, batch.positions).float().cpu()
+        for batch in self._batches(zoo, rows):
+            tokens = self.model_.reconstruct(batch.tokens, batch.positions).float().cpu()
             parts.append(self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens)))
         return torch.cat(parts)
 
@@ -153,12 +154,10 @@ class HyperRepresentation:
         """What the decoder reads: (n, tokens, latent) for SANE, (n, latent) for HyperRep."""
         self._check_fitted()
         zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
-        model = self.model_.eval()
-        device = next(model.parameters()).device
-        parts = []
-        for _, flat in zoo.batches(np.asarray(rows)):
-            batch = self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
-            parts.append(model.latents(batch.tokens, batch.positions).float().cpu())
+        parts = [
+            self.model_.latents(b.tokens, b.positions).float().cpu()
+            for b in self._batches(zoo, rows)
+        ]
         return torch.cat(parts).numpy()
 
     @torch.no_grad()

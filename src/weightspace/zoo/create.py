@@ -8,7 +8,6 @@ model's training depends only on its own spec, the result is identical to an uni
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-import weightspace
 from weightspace.errors import ConfigError, ZooFormatError, check_choice
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.config import ZooConfig
@@ -36,6 +34,7 @@ from weightspace.zoo.storage import (
     read_json,
     sha256_file,
     shard_name,
+    software_versions,
     write_shard,
     write_table,
 )
@@ -267,12 +266,7 @@ def _finalize(out, config, splits, specs, shards, done) -> None:
                 "test": len(splits.test_y),
             },
         },
-        "software": {
-            "weightspace": weightspace.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "pyarrow": pa.__version__,
-        },
+        "software": software_versions(),
         "shards": [
             {
                 "file": f"{shard_name(s.index)}.safetensors",

@@ -120,3 +120,19 @@ def finished_shard(root: Path, index: int) -> pa.Table | None:
         return None
     expected = (rows.schema.metadata or {}).get(b"weightspace.shard_sha256", b"").decode()
     return rows if expected == sha256_file(weights_path) else None
+
+
+def software_versions() -> dict[str, str]:
+    """What wrote a zoo: recorded in its manifest."""
+    import platform
+
+    import torch
+
+    import weightspace
+
+    return {
+        "weightspace": weightspace.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "pyarrow": pa.__version__,
+    }

@@ -10,7 +10,6 @@ moved into place at the end, so an interrupted import leaves nothing half-writte
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-import weightspace
 from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.tokens.sequential import spec_from_state_dict
 from weightspace.tokens.spec import LayerSpec, TensorSpec, WeightSpec, weight_spec
@@ -35,6 +33,7 @@ from weightspace.zoo.storage import (
     atomic_write_json,
     sha256_file,
     shard_name,
+    software_versions,
     write_shard,
     write_table,
 )
@@ -233,12 +232,7 @@ def _write_manifest(work, table, template, spec, name, source, arch, extra) -> N
             "spec": spec.to_dict(),
         },
         "dataset": None,
-        "software": {
-            "weightspace": weightspace.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "pyarrow": pa.__version__,
-        },
+        "software": software_versions(),
         "shards": [
             {
                 "file": f"{shard_name(i)}.safetensors",
