@@ -227,3 +227,13 @@ def test_sane_poolings(zoo):
     np.testing.assert_allclose(weighted, mean, rtol=1e-5, atol=1e-6)
     with pytest.raises(WeightspaceError, match="pooling"):
         encoder.transform(zoo, rows, pooling="max")
+
+
+def test_a_damaged_encoder_directory_gives_one_clear_error(zoo, tmp_path):
+    encoder = SANE("tiny", train=quick(epochs=1, zoo_epochs=(5,))).fit(zoo)
+    encoder.save(tmp_path / "enc")
+    (tmp_path / "enc" / "model.safetensors").write_bytes(b"junk")
+    with pytest.raises(WeightspaceError, match="not a readable encoder"):
+        HyperRepresentation.load(tmp_path / "enc")
+    with pytest.raises(WeightspaceError, match="weightspace fit"):
+        HyperRepresentation.load(tmp_path / "missing")

@@ -12,10 +12,11 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from weightspace.errors import ConfigError, NotFittedError, check_choice
+from weightspace.errors import ConfigError, FileFormatError, NotFittedError, check_choice
 from weightspace.models.hyperrep import HYPERREP_PRESETS, HyperRepAE, HyperRepConfig
 from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, block_variances
 from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder, SANEConfig
@@ -116,15 +117,7 @@ class HyperRepresentation:
 
         ``pooling`` overrides SANE's configured pooling of token latents (mean, layer, tokens).
         """
-        self._check_fitted()
-        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
-        spec = zoo_spec(zoo)
-        if spec != self.tokenizer_.spec:
-            raise ConfigError(
-                "zoo",
-                "a zoo of the architecture this encoder was fitted on",
-                zoo.name,
-            )
+        zoo = self._zoo(zoo)
         rows = np.arange(len(zoo)) if rows is None else np.asarray(rows)
         parts = [
             self.model_.embed(b.tokens, b.positions, pooling).float().cpu()
@@ -141,8 +134,7 @@ class HyperRepresentation:
     @torch.no_grad()
     def reconstruct(self, zoo: Zoo | str | Path, rows: np.ndarray) -> torch.Tensor:
         """Encode and decode ``rows`` of ``zoo``: their reconstructed raw weights (n, P)."""
-        self._check_fitted()
-        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        zoo = self._zoo(zoo)
         parts = []
         for batch in self._batches(zoo, rows):
             tokens = self.model_.reconstruct(batch.tokens, batch.positions).float().cpu()
@@ -152,8 +144,7 @@ class HyperRepresentation:
     @torch.no_grad()
     def latents(self, zoo: Zoo | str | Path, rows: np.ndarray) -> np.ndarray:
         """What the decoder reads: (n, tokens, latent) for SANE, (n, latent) for HyperRep."""
-        self._check_fitted()
-        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        zoo = self._zoo(zoo)
         parts = [
             self.model_.latents(b.tokens, b.positions).float().cpu()
             for b in self._batches(zoo, rows)
@@ -203,26 +194,38 @@ class HyperRepresentation:
     def load(path: str | Path) -> HyperRepresentation:
         """Read an encoder written by `save` (either kind)."""
         path = Path(path)
-        meta = read_json(path / CONFIG, "encoder config")
+        fix = "Point --model to a directory written by `weightspace fit`"
+        meta = read_json(path / CONFIG, "encoder config", fix)
         check_choice("kind", meta.get("kind"), tuple(ENCODERS))
         cls = ENCODERS[meta["kind"]]
-        spec = WeightSpec.from_dict(meta["spec"])
-        model_config = cls.config_type(**meta["model"])
-        encoder = cls(config=model_config, train=TrainConfig(**meta["train"]))
-        tensors = load_file(path / WEIGHTS)
-        encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
-        encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
-            {k[11:]: v for k, v in tensors.items() if k.startswith("normalizer.")}
-        )
-        encoder.variances_ = tensors["variances"]
-        encoder.model_ = cls.module_type(model_config)
-        encoder.model_.load_state_dict(
-            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        )
+        try:
+            spec = WeightSpec.from_dict(meta["spec"])
+            model_config = cls.config_type(**meta["model"])
+            encoder = cls(config=model_config, train=TrainConfig(**meta["train"]))
+            tensors = load_file(path / WEIGHTS)
+            encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
+            encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
+                _prefixed(tensors, "normalizer.")
+            )
+            encoder.variances_ = tensors["variances"]
+            encoder.model_ = cls.module_type(model_config)
+            encoder.model_.load_state_dict(_prefixed(tensors, "model."))
+        except (SafetensorError, OSError, KeyError, TypeError, RuntimeError) as err:
+            raise FileFormatError(path, f"not a readable encoder ({err})", fix) from None
         encoder.model_.eval()
         encoder.model_config_, encoder.train_config_ = model_config, encoder.train
         encoder.history_ = meta["history"]
         return encoder
+
+    def _zoo(self, zoo: Zoo | str | Path) -> Zoo:
+        """``zoo`` opened, and checked to be of the architecture this encoder was fitted on."""
+        self._check_fitted()
+        zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
+        if zoo_spec(zoo) != self.tokenizer_.spec:
+            raise ConfigError(
+                "zoo", "a zoo of the architecture this encoder was fitted on", zoo.name
+            )
+        return zoo
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -266,6 +269,10 @@ class HyperRep(HyperRepresentation):
 
 
 ENCODERS: dict[str, type[HyperRepresentation]] = {"sane": SANE, "hyperrep": HyperRep}
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def load_encoder(path: str | Path) -> HyperRepresentation:

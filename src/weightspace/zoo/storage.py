@@ -68,13 +68,13 @@ def write_table(path: Path, table: pa.Table) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(
+    path: Path, what: str, fix: str = "Is this a weightspace zoo directory?"
+) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ZooFormatError(
-            path, f"{what} not found", "Is this a weightspace zoo directory?"
-        ) from None
+        raise ZooFormatError(path, f"{what} not found", fix) from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ZooFormatError(path, f"{what} is not valid JSON ({err})") from None
     if not isinstance(value, dict):
