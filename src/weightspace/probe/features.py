@@ -79,14 +79,18 @@ class WeightWatcherFeatures:
     name = "WeightWatcher"
 
     def fit(self, zoo: Zoo, rows: np.ndarray) -> WeightWatcherFeatures:
-        self.fill_ = np.nanmean(self._raw(zoo, rows), axis=0)
+        raw = self._raw(zoo, rows)
+        self.fill_ = np.nanmean(raw, axis=0)
         self.fill_ = np.where(np.isfinite(self.fill_), self.fill_, 0.0)
+        self._fitted = (zoo.root, np.asarray(rows).copy(), raw)  # spares a second analysis
         return self
 
     def transform(self, zoo: Zoo, rows: np.ndarray) -> np.ndarray:
         if not hasattr(self, "fill_"):
             raise NotFittedError("WeightWatcherFeatures is not fitted yet; call fit() first.")
-        raw = self._raw(zoo, rows)
+        root, fitted_rows, raw = self._fitted
+        if root != zoo.root or not np.array_equal(fitted_rows, rows):
+            raw = self._raw(zoo, rows)
         return np.where(np.isfinite(raw), raw, self.fill_)
 
     def _raw(self, zoo: Zoo, rows: np.ndarray) -> np.ndarray:

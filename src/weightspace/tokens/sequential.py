@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import LayerSpec, TensorSpec, WeightSpec
+from weightspace.tokens.spec import LayerSpec, WeightSpec, tensor_specs
 
 _FIX = "Build the spec from the module instead: spec_from_module(net, input_shape)"
 
@@ -57,14 +57,8 @@ def spec_from_state_dict(state: dict[str, torch.Tensor]) -> WeightSpec:
     last = current
     kept = [g for g in range(len(sizes)) if g != last]
     number = {g: i for i, g in enumerate(kept)}
-    tensors = []
-    for key, value in floats.items():
-        out_g, in_g, block = records[key]
-        out_n, in_n = number.get(out_g), number.get(in_g)
-        tensors.append(
-            TensorSpec(key, tuple(value.shape), out_n, in_n, block if in_n is not None else 1)
-        )
-    return WeightSpec(tuple(tensors), tuple(layers), tuple(sizes[g] for g in kept))
+    tensors = tensor_specs({k: v.shape for k, v in floats.items()}, records, number.get)
+    return WeightSpec(tensors, tuple(layers), tuple(sizes[g] for g in kept))
 
 
 def _input_block(name: str, weight: torch.Tensor, kind: str, channels: int | None) -> int:

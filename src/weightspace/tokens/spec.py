@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -136,6 +137,21 @@ class WeightSpec:
         )
         layers = tuple(LayerSpec(x["name"], x["kind"], tuple(x["keys"])) for x in data["layers"])
         return cls(tensors, layers, tuple(data["group_sizes"]))
+
+
+def tensor_specs(
+    shapes: dict[str, tuple[int, ...]],
+    records: dict[str, tuple[int | None, int | None, int]],
+    number: Callable[[int | None], int | None],
+) -> tuple[TensorSpec, ...]:
+    """TensorSpecs from raw group records (key -> (out group, in group, in_block)); ``number``
+    maps a raw group to its final index, or None where it is fixed."""
+    tensors = []
+    for key, shape in shapes.items():
+        out_g, in_g, block = records.get(key, (None, None, 1))
+        out_n, in_n = number(out_g), number(in_g)
+        tensors.append(TensorSpec(key, tuple(shape), out_n, in_n, block if in_n is not None else 1))
+    return tuple(tensors)
 
 
 _FIX = "Pass a state dict of the architecture the spec was built for"

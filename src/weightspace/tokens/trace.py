@@ -22,7 +22,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import LayerSpec, TensorSpec, WeightSpec
+from weightspace.tokens.spec import LayerSpec, WeightSpec, tensor_specs
 from weightspace.zoo.layers import Dropout
 
 _CHANNELWISE_MODULES = (
@@ -240,13 +240,7 @@ class _Walker:
                 sizes.append(self.groups.size[root])
             return numbering[root]
 
-        tensors = []
-        for key, value in state.items():
-            out_g, in_g, block = self.records.get(key, (None, None, 1))
-            out_n, in_n = number(out_g), number(in_g)
-            tensors.append(
-                TensorSpec(key, tuple(value.shape), out_n, in_n, block if in_n is not None else 1)
-            )
+        tensors = tensor_specs({k: v.shape for k, v in state.items()}, self.records, number)
         layers: dict[str, list[str]] = {}
         for key in state:
             layers.setdefault(key.rpartition(".")[0], []).append(key)
@@ -254,7 +248,7 @@ class _Walker:
             LayerSpec(name, self.layers.get(name, "other"), tuple(keys))
             for name, keys in layers.items()
         )
-        return WeightSpec(tuple(tensors), specs, tuple(sizes))
+        return WeightSpec(tensors, specs, tuple(sizes))
 
 
 def _shape(node: object) -> tuple[int, ...]:

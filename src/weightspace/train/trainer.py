@@ -156,7 +156,8 @@ class Trainer:
                 )
         objective.reconstruction.to(self.device)
         self.tokenizer, self.config, self.out = tokenizer, config, out
-        self.train_data, self.val_data = train.to(self.device), val
+        self.train_data = train.to(self.device)
+        self.val_data = val.to(self.device) if val is not None else None
         self.batch = min(config.batch_size, len(train) - len(train) % self.world)
         self.steps_per_epoch = len(train) // self.batch
         if self.steps_per_epoch < 1:
@@ -233,7 +234,7 @@ class Trainer:
     def validate(self) -> dict:
         """Reconstruction loss on the validation split and R^2 of a ridge probe of test acc."""
         self.model.eval()
-        val = self.val_data.to(self.device)
+        val = self.val_data
         gen = _generator(self.config.seed, 7)
         losses = []
         for index in torch.arange(len(val)).split(self.config.batch_size):

@@ -279,8 +279,12 @@ def _epochs(columns: dict[str, list], model_ids: list[int]) -> list[int]:
     for name in ("epoch", "step", "global_step"):
         if name in columns:
             return [int(v) for v in columns[name]]
-    seen: dict[int, int] = {}
-    return [seen.__setitem__(m, seen.get(m, -1) + 1) or seen[m] for m in model_ids]
+    counts: dict[int, int] = {}  # no epoch column: number each model's rows in file order
+    epochs = []
+    for m in model_ids:
+        epochs.append(counts.get(m, 0))
+        counts[m] = epochs[-1] + 1
+    return epochs
 
 
 # ---- a folder of state dicts --------------------------------------------------------------
