@@ -16,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/weightspace zoo create --preset digits-hyp --out runs/digits-hyp
-	$(BIN)/weightspace zoo info runs/digits-hyp
+	$(BIN)/weightspace demo --out runs/demo
 
 test: install
 	$(BIN)/pytest -q

@@ -24,19 +24,17 @@ import numpy as np
 import torch
 
 from weightspace.generate.align import align, nearest_distance
-from weightspace.generate.networks import accuracy, finetune
-from weightspace.generate.run import SampleConfig, anchor_rows, load_networks, sample_weights
+from weightspace.generate.networks import accuracy, finetune_curves, random_networks
+from weightspace.generate.run import (
+    SampleConfig,
+    anchor_rows,
+    load_networks,
+    sample_weights,
+)
 from weightspace.models.encoder import load_encoder
 from weightspace.tokens.dataset import zoo_spec
-from weightspace.zoo import build_model, load_dataset, open_zoo
+from weightspace.zoo import load_dataset, open_zoo
 from weightspace.zoo.datasets import Splits
-
-
-def curves(nets, splits, epochs: int = 5) -> np.ndarray:  # noqa: ANN001
-    """(n, epochs + 1) test accuracy of each net fine-tuned for ``epochs``."""
-    return np.array(
-        [finetune(copy.deepcopy(net), splits, epochs, seed=i) for i, net in enumerate(nets)]
-    )
 
 
 def relabel(splits: Splits) -> Splits:
@@ -119,15 +117,14 @@ def main() -> None:
         nets = load_networks(arch, zoo, flats, splits, steps=200)
         novelties[method] = nearest_distance(spec, flats, anchor_flats).mean()
         spread[method] = nearest_distance(spec, flats[:10], flats[10:20]).mean()
-        results[method] = curves(nets, splits)
-        transfer[method] = curves(new_head(nets), relabelled, epochs=1)[:, 1]
+        results[method] = finetune_curves(nets, splits, 5)
+        transfer[method] = finetune_curves(new_head(nets), relabelled, 1)[:, 1]
         print(summary(method, results[method], novelties[method]), flush=True)
-    torch.manual_seed(0)
-    random = [build_model(arch) for _ in range(args.n)]
-    print(summary("random init", curves(random, splits)))
-    print(summary("anchors", curves(anchor_nets, splits), 0.0))
-    transfer["random init"] = curves(random, relabelled, epochs=1)[:, 1]
-    transfer["anchors"] = curves(new_head(anchor_nets), relabelled, epochs=1)[:, 1]
+    random = random_networks(arch, args.n)
+    print(summary("random init", finetune_curves(random, splits, 5)))
+    print(summary("anchors", finetune_curves(anchor_nets, splits, 5), 0.0))
+    transfer["random init"] = finetune_curves(random, relabelled, 1)[:, 1]
+    transfer["anchors"] = finetune_curves(new_head(anchor_nets), relabelled, 1)[:, 1]
     print()
     print(
         "transfer: test accuracy after 1 epoch on digits with permuted labels (a new task of "

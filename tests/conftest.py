@@ -30,3 +30,13 @@ def tiny_config(**changes) -> ZooConfig:
     )
     base.update(changes)
     return ZooConfig.from_dict(base) if isinstance(base["dataset"], dict) else ZooConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A finished `weightspace demo --quick` run directory (about a minute on 2 cores)."""
+    from weightspace.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    return out

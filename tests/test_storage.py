@@ -106,6 +106,15 @@ def test_resume_after_interruption_equals_uninterrupted(tiny_zoo, tmp_path, monk
 _train = create_module.train_shard
 
 
+def test_creating_a_finished_zoo_again_opens_it_and_rewrites_nothing(tiny_zoo, monkeypatch):
+    files = sorted(p for p in tiny_zoo.rglob("*") if p.is_file())
+    stamps = [p.stat().st_mtime_ns for p in files]
+    monkeypatch.setattr(create_module, "train_shard", lambda *a, **k: pytest.fail("trained"))
+    zoo = create_zoo(tiny_config(), tiny_zoo, progress=False)
+    assert len(zoo) == len(open_zoo(tiny_zoo))
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+
+
 def test_directory_of_another_zoo_is_refused(tiny_zoo, tmp_path):
     with pytest.raises(ConfigError, match="different config"):
         create_zoo(tiny_config(epochs=1), tiny_zoo, progress=False)

@@ -8,6 +8,8 @@ weightspace fit --zoo DIR --model sane|hyperrep [--preset NAME] --out DIR
 weightspace embed --model DIR --zoo DIR --out FILE.parquet
 weightspace sample --model DIR --zoo DIR [--n 50] [--method kde30] --out DIR
 weightspace probe --zoo DIR [--model DIR ...] [--json FILE] [--csv FILE] [--plot FILE.png]
+weightspace demo [--out DIR] [--quick]
+weightspace report RUN_DIR
 """
 
 from __future__ import annotations
@@ -166,22 +168,14 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _embed(args: argparse.Namespace) -> None:
-    import pyarrow as pa
-
-    from weightspace.models.encoder import load_encoder
+    from weightspace.models.encoder import load_encoder, write_embeddings
     from weightspace.zoo import open_zoo
-    from weightspace.zoo.storage import write_table
 
     encoder = load_encoder(args.model)
     zoo = open_zoo(args.zoo)
     embeddings = encoder.transform(zoo, pooling=args.pooling)  # (n, d)
-    width = embeddings.shape[1]
-    columns = {name: zoo.table.column(name) for name in ("model_id", "epoch", "test_acc")}
-    columns["row"] = pa.array(np.arange(len(zoo)))
-    flat = pa.array(embeddings.reshape(-1).astype(np.float32))
-    columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, width)
-    write_table(Path(args.out), pa.table(columns))
-    print(f"wrote {len(zoo)} embeddings of {width} dimensions to {args.out}")
+    write_embeddings(Path(args.out), zoo, embeddings)
+    print(f"wrote {len(zoo)} embeddings of {embeddings.shape[1]} dimensions to {args.out}")
 
 
 def _probe(args: argparse.Namespace) -> None:
@@ -223,6 +217,23 @@ def _sample(args: argparse.Namespace) -> None:
     config = SampleConfig(args.method, args.n, args.seed)
     zoo = sample_zoo(load_encoder(args.model), open_zoo(args.zoo), args.out, config)
     print(describe_zoo(zoo))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from weightspace.demo import DEMOS, REPORT, run_demo
+
+    config = DEMOS["quick" if args.quick else "full"]
+    results = run_demo(args.out, config, progress=not args.quiet)
+    from weightspace.demo import summary
+
+    print(summary(results))
+    print(f"open {Path(args.out) / REPORT}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from weightspace.report import build_report
+
+    print(f"wrote {build_report(args.run_dir)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--csv", help="write the table as CSV")
     probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")
     probe.set_defaults(run=_probe)
+    demo = commands.add_parser(
+        "demo", help="zoo -> SANE -> probes -> samples -> report.html, on the digits"
+    )
+    demo.add_argument("--out", default="runs/demo", help="run directory (resumed if partial)")
+    demo.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(run=_demo)
+    report = commands.add_parser("report", help="rebuild report.html of a demo run directory")
+    report.add_argument("run_dir")
+    report.set_defaults(run=_report)
     return parser
 
 

@@ -3,10 +3,14 @@ accuracy, and fine-tuning curves."""
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
 
 
@@ -57,3 +61,17 @@ def finetune(
             optimizer.step()
         curve.append(accuracy(net, splits.test_x, splits.test_y))
     return curve
+
+
+def finetune_curves(nets: list[nn.Module], splits: Splits, epochs: int) -> np.ndarray:
+    """(n, epochs + 1) test accuracy of a copy of each net fine-tuned for ``epochs`` (net i with
+    data-order seed i); the nets themselves are left as they are."""
+    return np.array(
+        [finetune(copy.deepcopy(net), splits, epochs, seed=i) for i, net in enumerate(nets)]
+    ).reshape(len(nets), epochs + 1)
+
+
+def random_networks(arch: ArchConfig, n: int, seed: int = 0) -> list[nn.Module]:
+    """``n`` freshly initialized networks of ``arch``: the baseline that samples must beat."""
+    torch.manual_seed(seed)
+    return [build_model(arch).eval() for _ in range(n)]

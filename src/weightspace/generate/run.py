@@ -52,6 +52,12 @@ def anchor_rows(zoo: Zoo, encoder: HyperRepresentation, share: float) -> np.ndar
     return np.sort(order[: max(2, int(round(share * len(rows))))])
 
 
+def anchor_subset(anchors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` of the anchor rows, drawn without replacement (the anchors' own baseline)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(anchors, size=min(n, len(anchors)), replace=False))
+
+
 def load_networks(
     arch: ArchConfig, zoo: Zoo, flats: torch.Tensor, splits: Splits, steps: int
 ) -> list[torch.nn.Module]:

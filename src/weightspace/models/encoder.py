@@ -277,3 +277,16 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 
 def load_encoder(path: str | Path) -> HyperRepresentation:
     return HyperRepresentation.load(path)
+
+
+def write_embeddings(path: str | Path, zoo: Zoo, embeddings: np.ndarray) -> None:
+    """One Parquet row per checkpoint: model_id, epoch, test_acc, row and its embedding."""
+    import pyarrow as pa
+
+    from weightspace.zoo.storage import write_table
+
+    columns = {name: zoo.table.column(name) for name in ("model_id", "epoch", "test_acc")}
+    columns["row"] = pa.array(np.arange(len(zoo)))
+    flat = pa.array(embeddings.reshape(-1).astype(np.float32))
+    columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1])
+    write_table(Path(path), pa.table(columns))

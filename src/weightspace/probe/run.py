@@ -77,27 +77,10 @@ class ProbeReport:
 
     def plot(self, path: str | Path) -> None:
         """Predicted vs true test accuracy on the test split, one panel per method (PNG)."""
-        import matplotlib
+        from weightspace.report.figures import png, predicted_vs_true
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        methods = list(self.predictions)
-        fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), squeeze=False)
-        for ax, method in zip(axes[0], methods, strict=True):
-            true, pred = self.predictions[method]
-            ax.scatter(true, pred, s=6, alpha=0.6)
-            ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-            ax.set(
-                title=f"{method}: R² {self.scores[method]['test_acc']:.3f}",
-                xlabel="true test accuracy",
-                ylabel="predicted",
-            )
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
-        atomic_write_bytes(Path(path), buffer.getvalue())
+        r2 = {m: row["test_acc"] for m, row in self.scores.items()}
+        atomic_write_bytes(Path(path), png(predicted_vs_true(self.predictions, r2)))
 
 
 def run_probes(

@@ -210,6 +210,8 @@ def create_zoo(
     shards = plan_shards(specs, config.shard_size)
     done = {s.index: finished_shard(out, s.index) for s in shards}
     todo = [s for s in shards if done[s.index] is None]
+    if not todo and (out / MANIFEST).is_file():
+        return open_zoo(out)  # finished earlier: open it, rewrite nothing
     from tqdm import tqdm
 
     total = len(specs) * config.epochs

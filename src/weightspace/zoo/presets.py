@@ -60,7 +60,18 @@ def _digits_presets() -> dict[str, ZooConfig]:
         # lr one step higher than the paper's grid: 10 epochs on 1,257 digits is short
         **{**HYP_GRID, "init": Factor(("uniform", "kaiming_normal")), "lr": Factor((3e-3, 3e-4))},
     )
-    return {c.name: c for c in (tiny, grid, seeds)}
+    # `weightspace demo`: what varies is what probes should find (tanh/relu, two inits,
+    # two learning rates, dropout or not), small enough to train with SANE in minutes
+    demo = base.with_changes(
+        name="digits-demo",
+        seeds=8,
+        activation=Factor(("tanh", "relu")),
+        init=Factor(("uniform", "kaiming_normal")),
+        lr=Factor((3e-3, 3e-4)),
+        dropout=Factor((0.0, 0.5)),
+    )
+    quick = demo.with_changes(name="digits-demo-quick", seeds=2, epochs=5)
+    return {c.name: c for c in (tiny, grid, seeds, demo, quick)}
 
 
 def _all() -> dict[str, ZooConfig]:

@@ -1,0 +1,243 @@
+"""The main job, end to end on the embedded digits data: ``weightspace demo``.
+
+A zoo is trained, SANE (with the behavioural loss) learns it, linear probes on its embeddings
+are compared with the weight baselines, new networks are sampled and compared with anchors and
+random initialization, zero-shot and while fine-tuning. Everything lands in one run directory:
+
+    RUN/zoo/                the zoo            RUN/sane/              the encoder (resumable)
+    RUN/embeddings.parquet  2-D-projectable    RUN/samples/           the sampled networks
+    RUN/results.json        every figure       RUN/report.html        the report
+
+Each stage resumes: running the demo again on the same directory reuses the finished zoo and
+encoder (an interrupted one continues where it stopped) and recomputes the cheap rest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weightspace.errors import WeightspaceError, check_choice
+from weightspace.generate.align import nearest_distance
+from weightspace.generate.networks import finetune_curves, random_networks
+from weightspace.generate.run import SampleConfig, anchor_subset, sample_zoo
+from weightspace.models.encoder import SANE, write_embeddings
+from weightspace.models.sane import SANE_PRESETS, SANEConfig
+from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
+from weightspace.probe.run import ProbeReport, Target, run_probes
+from weightspace.tokens.dataset import zoo_spec
+from weightspace.train.trainer import TrainConfig
+from weightspace.zoo.config import ZooConfig
+from weightspace.zoo.create import create_zoo
+from weightspace.zoo.datasets import load_dataset
+from weightspace.zoo.presets import preset
+from weightspace.zoo.reader import open_zoo
+from weightspace.zoo.storage import atomic_write_json, software_versions
+
+RESULTS, REPORT, EMBEDDINGS = "results.json", "report.html", "embeddings.parquet"
+ZOO, ENCODER, SAMPLES = "zoo", "sane", "samples"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs; `DEMOS` holds the full and the quick one."""
+
+    zoo: ZooConfig
+    encoder: SANEConfig
+    train: TrainConfig
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    finetune_epochs: int = 5
+    poolings: tuple[str, ...] = ("mean", "layer", "tokens")  # SANE embeddings to probe
+    projection_pooling: str = "layer"  # the embedding drawn in 2-D
+
+
+# SANE's tiny sizes, but a window over the whole CNN-s sequence (48 tokens): the behavioural
+# loss decodes whole models.
+_WHOLE = replace(SANE_PRESETS["tiny"], window=64)
+
+DEMOS: dict[str, DemoConfig] = {
+    "full": DemoConfig(
+        zoo=preset("digits-demo"),
+        encoder=SANEConfig(
+            d_model=64, heads=4, encoder_layers=2, decoder_layers=2, latent=16, window=64
+        ),
+        train=TrainConfig(epochs=25, behaviour=0.1),
+        sample=SampleConfig("kde30", n=20),
+        finetune_epochs=5,
+    ),
+    "quick": DemoConfig(
+        zoo=preset("digits-demo-quick"),
+        encoder=_WHOLE,
+        train=TrainConfig(epochs=20, behaviour=0.1),
+        sample=SampleConfig("kde30", n=10),
+        finetune_epochs=2,
+    ),
+}
+
+
+def run_demo(
+    out: str | Path,
+    config: DemoConfig | str = "full",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run every stage into ``out``, write ``results.json`` and ``report.html``; return the
+    results."""
+    if isinstance(config, str):
+        check_choice("demo", config, DEMOS)
+        config = DEMOS[config]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def stage(name: str) -> None:
+        timings[name] = round(time.perf_counter() - start - sum(timings.values()), 2)
+        log(f"[{sum(timings.values()):6.1f} s] {name} done")
+
+    log(f"zoo: {config.zoo.name} into {out / ZOO}")
+    zoo = create_zoo(config.zoo, out / ZOO, progress=progress)
+    stage("zoo")
+
+    log("hyper-representation: SANE with the behavioural loss")
+    train = replace(config.train, progress=progress)
+    encoder = SANE(config=config.encoder, train=train, out=out / ENCODER).fit(zoo)
+    stage("encoder")
+
+    write_embeddings(
+        out / EMBEDDINGS, zoo, encoder.transform(zoo, pooling=config.projection_pooling)
+    )
+    methods = [FlatWeights(), WeightStatistics()]
+    methods += [EncoderFeatures(encoder, f"SANE ({p})", p) for p in config.poolings]
+    log("probes: " + ", ".join(m.name for m in methods))
+    probes = run_probes(zoo, methods)
+    stage("probes")
+
+    log(f"sampling {config.sample.n} networks ({config.sample.method}) and fine-tuning them")
+    sampling = _sampling(encoder, zoo, out, config)
+    stage("sampling")
+
+    results = {
+        "config": json.loads(json.dumps(asdict(config), default=str)),
+        "software": software_versions(),
+        "device": str(train.resolve_device()),
+        "torch_threads": torch.get_num_threads(),
+        "zoo": {
+            "path": ZOO,
+            "name": zoo.name,
+            "models": zoo.num_models,
+            "checkpoints": len(zoo),
+        },
+        "encoder": {"path": ENCODER, "history": encoder.history_},
+        "embeddings": {"path": EMBEDDINGS, "pooling": config.projection_pooling},
+        "probes": {
+            "targets": [asdict(t) for t in probes.targets],
+            "methods": [  # a list: the JSON file's keys are sorted, the table's rows are not
+                {
+                    "name": method,
+                    "scores": scores,
+                    "true": probes.predictions[method][0].tolist(),
+                    "predicted": probes.predictions[method][1].tolist(),
+                }
+                for method, scores in probes.scores.items()
+            ],
+            "models": probes.models,
+        },
+        "sampling": sampling,
+    }
+    timings["total"] = round(sum(timings.values()), 2)
+    results["timings"] = timings
+    atomic_write_json(out / RESULTS, results)
+    from weightspace.report import build_report
+
+    build_report(out)
+    log(f"[{timings['total']:6.1f} s] wrote {out / REPORT} and {out / RESULTS}")
+    return results
+
+
+def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noqa: ANN001
+    """Samples vs anchors vs random initialization: zero-shot, fine-tuned, and novelty."""
+    samples = _samples(encoder, zoo, out / SAMPLES, config.sample)
+    evaluation = samples.manifest["evaluation"]
+    anchors = np.asarray(evaluation["anchors"]["rows"])
+    arch = samples.arch(0)
+    splits = load_dataset(zoo.config.dataset)
+    spec = zoo_spec(zoo)
+    anchor_flats = zoo.flat(anchors)
+    chosen = anchor_subset(anchors, config.sample.n, config.sample.seed)
+    groups = {
+        "samples": [samples.model(i) for i in range(len(samples))],
+        "anchors": [zoo.model(int(r)) for r in chosen],
+        "random init": random_networks(arch, config.sample.n, config.sample.seed),
+    }
+    table = []
+    for name, nets in groups.items():
+        curves = finetune_curves(nets, splits, config.finetune_epochs)
+        flats = torch.stack([spec.flatten(n.state_dict()) for n in nets])
+        novelty = nearest_distance(spec, flats, anchor_flats)
+        table.append(
+            {"name": name, "curves": curves.tolist(), "novelty": np.asarray(novelty).tolist()}
+        )
+    return {
+        "path": SAMPLES,
+        "method": config.sample.method,
+        "architecture": arch.name,
+        "activation": arch.activation,
+        "anchors": len(anchors),
+        "anchor_test_acc": evaluation["anchors"]["test_acc_mean"],
+        "finetune_epochs": config.finetune_epochs,
+        "groups": table,
+    }
+
+
+def _samples(encoder: SANE, zoo, path: Path, config: SampleConfig):  # noqa: ANN001, ANN202
+    """The samples of an earlier run when it drew them with the same settings, else new ones.
+
+    Samples are a pure function of the zoo, the encoder and the settings, all on disk, and
+    `sample_zoo` writes them whole or not at all, so a stale directory is safe to replace.
+    """
+    if path.exists():
+        try:
+            earlier = open_zoo(path)
+            if earlier.manifest["evaluation"]["config"] == asdict(config):
+                return earlier
+        except (WeightspaceError, KeyError):
+            pass
+        shutil.rmtree(path)
+    return sample_zoo(encoder, zoo, path, config)
+
+
+def summary(results: dict) -> str:
+    """The headline numbers as Markdown: the probe table and the sampling table."""
+    probes = results["probes"]
+    scores = {m["name"]: m["scores"] for m in probes["methods"]}
+    table = ProbeReport(scores, [Target(**t) for t in probes["targets"]])
+    s = results["sampling"]
+    epochs = s["finetune_epochs"]
+    lines = [
+        f"zoo {results['zoo']['name']}: {results['zoo']['models']} models, "
+        f"{results['zoo']['checkpoints']} checkpoints; total {results['timings']['total']:.0f} s",
+        "",
+        "probes, test split (R², or accuracy for categorical factors):",
+        table.markdown(),
+        "",
+        f"generated networks ({s['method']}, {s['anchors']} anchors of mean test accuracy "
+        f"{s['anchor_test_acc']:.3f}): test accuracy",
+        f"| networks | zero-shot | after {epochs} epochs | novelty |",
+        "|---|---|---|---|",
+    ]
+    for group in s["groups"]:
+        curves = np.asarray(group["curves"])
+        lines.append(
+            f"| {group['name']} | {curves[:, 0].mean():.3f} ± {curves[:, 0].std():.3f} | "
+            f"{curves[:, -1].mean():.3f} ± {curves[:, -1].std():.3f} | "
+            f"{np.mean(group['novelty']):.3f} |"
+        )
+    return "\n".join(lines)
