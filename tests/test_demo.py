@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from weightspace.errors import ConfigError
 def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys):
     results = json.loads((demo_run / "results.json").read_text())
     config = DEMOS["quick"]
-    assert results["zoo"]["models"] == 32 and results["zoo"]["checkpoints"] == 32 * 6
+    assert results["zoo"]["models"] == 32 and results["zoo"]["checkpoints"] == 32 * 9
     assert len(results["encoder"]["history"]) == config.train.epochs
     # the probe table: baselines and every SANE pooling, every target scored
     methods = [m["name"] for m in results["probes"]["methods"]]
@@ -75,6 +76,13 @@ def test_report_of_a_damaged_results_file_names_the_missing_entry(demo_run, tmp_
 def test_unknown_demo_names_the_choices(tmp_path):
     with pytest.raises(ConfigError, match="'full', 'quick'"):
         run_demo(tmp_path, "huge")
+    with pytest.raises(ConfigError, match="device"):
+        run_demo(tmp_path, "quick", device="tpu")
+    with pytest.raises(ConfigError, match="pooling"):
+        replace(DEMOS["quick"], poolings=("mean", "max"))
+    with pytest.raises(ConfigError, match="finetune_epochs"):
+        replace(DEMOS["quick"], finetune_epochs=-1)
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_running_the_demo_again_reuses_the_zoo_and_the_encoder(demo_run, tmp_path):

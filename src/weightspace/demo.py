@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weightspace.errors import WeightspaceError, check_choice
+from weightspace.errors import ConfigError, WeightspaceError, check_choice
 from weightspace.generate.align import nearest_distance
 from weightspace.generate.networks import finetune_curves, random_networks
 from weightspace.generate.run import SampleConfig, anchor_subset, sample_zoo
 from weightspace.models.encoder import SANE, write_embeddings
-from weightspace.models.sane import SANE_PRESETS, SANEConfig
+from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.run import ProbeReport, Target, run_probes
 from weightspace.tokens.dataset import zoo_spec
@@ -41,6 +41,7 @@ from weightspace.zoo.presets import preset
 from weightspace.zoo.reader import open_zoo
 from weightspace.zoo.storage import atomic_write_json, software_versions
 
+POOLINGS = ("mean", "layer", "tokens")
 RESULTS, REPORT, EMBEDDINGS = "results.json", "report.html", "embeddings.parquet"
 ZOO, ENCODER, SAMPLES = "zoo", "sane", "samples"
 
@@ -57,25 +58,31 @@ class DemoConfig:
     poolings: tuple[str, ...] = ("mean", "layer", "tokens")  # SANE embeddings to probe
     projection_pooling: str = "layer"  # the embedding drawn in 2-D
 
+    def __post_init__(self) -> None:
+        for pooling in (*self.poolings, self.projection_pooling):
+            check_choice("pooling", pooling, POOLINGS)
+        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
+            raise ConfigError("finetune_epochs", "an integer >= 0", self.finetune_epochs)
 
-# SANE's tiny sizes, but a window over the whole CNN-s sequence (48 tokens): the behavioural
-# loss decodes whole models.
-_WHOLE = replace(SANE_PRESETS["tiny"], window=64)
+
+# between SANE's tiny and small sizes, with a window over the whole CNN-s sequence (48 tokens):
+# the behavioural loss decodes whole models
+ENCODER_SIZES = SANEConfig(
+    d_model=64, heads=4, encoder_layers=2, decoder_layers=2, latent=16, window=64
+)
 
 DEMOS: dict[str, DemoConfig] = {
     "full": DemoConfig(
         zoo=preset("digits-demo"),
-        encoder=SANEConfig(
-            d_model=64, heads=4, encoder_layers=2, decoder_layers=2, latent=16, window=64
-        ),
+        encoder=ENCODER_SIZES,
         train=TrainConfig(epochs=25, behaviour=0.1),
         sample=SampleConfig("kde30", n=20),
         finetune_epochs=5,
     ),
     "quick": DemoConfig(
         zoo=preset("digits-demo-quick"),
-        encoder=_WHOLE,
-        train=TrainConfig(epochs=20, behaviour=0.1),
+        encoder=ENCODER_SIZES,
+        train=TrainConfig(epochs=30, behaviour=0.1),
         sample=SampleConfig("kde30", n=10),
         finetune_epochs=2,
     ),
@@ -87,12 +94,16 @@ def run_demo(
     config: DemoConfig | str = "full",
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device: str = "auto",
 ) -> dict:
     """Run every stage into ``out``, write ``results.json`` and ``report.html``; return the
-    results."""
+    results. ``device``: cpu, cuda, or auto (CUDA when visible) for the zoo and the encoder."""
     if isinstance(config, str):
         check_choice("demo", config, DEMOS)
         config = DEMOS[config]
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    train = replace(config.train, progress=progress, device=device)
+    device = train.resolve_device().type
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -103,11 +114,10 @@ def run_demo(
         log(f"[{sum(timings.values()):6.1f} s] {name} done")
 
     log(f"zoo: {config.zoo.name} into {out / ZOO}")
-    zoo = create_zoo(config.zoo, out / ZOO, progress=progress)
+    zoo = create_zoo(config.zoo, out / ZOO, device=device, progress=progress)
     stage("zoo")
 
     log("hyper-representation: SANE with the behavioural loss")
-    train = replace(config.train, progress=progress)
     encoder = SANE(config=config.encoder, train=train, out=out / ENCODER).fit(zoo)
     stage("encoder")
 
@@ -127,7 +137,7 @@ def run_demo(
     results = {
         "config": json.loads(json.dumps(asdict(config), default=str)),
         "software": software_versions(),
-        "device": str(train.resolve_device()),
+        "device": device,
         "torch_threads": torch.get_num_threads(),
         "zoo": {
             "path": ZOO,

@@ -128,10 +128,11 @@ def _headlines(probes: Mapping, sampling: Mapping) -> str:
     groups = {g["name"]: np.asarray(g["curves"]) for g in sampling["groups"]}
     zero = {n: f"{c[:, 0].mean():.3f}" for n, c in groups.items()}
     items = [
-        f"Test accuracy from weights alone: test R² {scores[best]:.3f} ({html.escape(best)}), "
+        f"Test accuracy from the weights alone, linear probes' test R²: {html.escape(best)} "
+        f"{scores[best]:.3f} (the best), "
         + ", ".join(f"{html.escape(m)} {s:.3f}" for m, s in scores.items() if m != best)
         + ".",
-        f"Sampled networks work without training: zero-shot test accuracy {zero['samples']} "
+        f"Sampled networks, zero-shot (no training): test accuracy {zero['samples']} "
         f"(anchors {zero['anchors']}, random initialization {zero['random init']}).",
     ]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"

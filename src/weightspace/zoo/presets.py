@@ -70,7 +70,7 @@ def _digits_presets() -> dict[str, ZooConfig]:
         lr=Factor((3e-3, 3e-4)),
         dropout=Factor((0.0, 0.5)),
     )
-    quick = demo.with_changes(name="digits-demo-quick", seeds=2, epochs=5)
+    quick = demo.with_changes(name="digits-demo-quick", seeds=2, epochs=8)
     return {c.name: c for c in (tiny, grid, seeds, demo, quick)}
 
 
