@@ -109,7 +109,7 @@ def main() -> None:
     index = torch.arange(32)
     views = trainer.views(data.batch(index))
     with FlopCounterMode(display=False) as counter:
-        loss, _ = objective(model, views, data.batch(index), data.group[index])
+        loss, _ = objective(model, views, data.group[index])
         loss.backward()
     flops_per_step = counter.get_total_flops()
     trainer.optimizer.zero_grad(set_to_none=True)

@@ -152,6 +152,29 @@ def test_two_gloo_workers_match_one_worker_with_the_whole_batch(zoo, tmp_path):
         torch.testing.assert_close(parallel[name], value, atol=2e-5, rtol=1e-4, msg=name)
 
 
+def test_behavioural_targets_are_the_originals_outputs_and_a_perfect_copy_costs_nothing(zoo):
+    from weightspace.models.losses import BehaviourLoss
+    from weightspace.tokens.dataset import fit_normalizer, zoo_spec
+    from weightspace.train.data import load_tokens, zoo_archs
+    from weightspace.zoo import build_model
+
+    tokenizer = LayerTokenizer(zoo_spec(zoo))
+    normalizer = fit_normalizer(zoo)
+    data = load_tokens(zoo, split_rows(zoo, "train"), tokenizer, normalizer)
+    queries = load_dataset(DatasetConfig("digits")).train_x[:32]
+    loss = BehaviourLoss(tokenizer, normalizer, [build_model(a) for a in zoo_archs(zoo)], queries)
+    targets = loss.targets(data.tokens, data.group, batch_size=5)  # batches of any size
+    rows = [0, 7, len(data) - 1]
+    for row in rows:
+        net = zoo.model(int(data.rows[row]))
+        torch.testing.assert_close(targets[row], net(queries), atol=1e-5, rtol=1e-4)
+    index = torch.tensor(rows)
+    perfect = loss(data.tokens[index], targets[index], data.group[index])
+    assert float(perfect) < 1e-10
+    noisy = data.tokens[index] + 0.5 * torch.randn_like(data.tokens[index])
+    assert float(loss(noisy, targets[index], data.group[index])) > 1e-4
+
+
 def test_behavioural_loss_makes_reconstructions_agree_with_their_originals(zoo):
     rows = split_rows(zoo, "train", epochs=[5])
     inputs = load_dataset(DatasetConfig("digits")).test_x

@@ -127,12 +127,27 @@ class BehaviourLoss(nn.Module):
             out = out.index_copy(0, rows, logits)
         return out
 
-    def forward(
-        self, reconstruction: torch.Tensor, original: torch.Tensor, group: torch.Tensor
+    @torch.no_grad()
+    def targets(
+        self, original: torch.Tensor, group: torch.Tensor, batch_size: int = 256
     ) -> torch.Tensor:
-        """reconstruction, original: (B, n, T) normalized tokens of whole models; group: (B,)."""
-        with torch.no_grad():
-            target = self.logits(self.weights(original), group)
+        """(N, Q, classes) outputs of the original networks, (N, n, T) normalized tokens.
+
+        They do not change during training: the trainer computes them once (they are far
+        smaller than the tokens it already holds) and passes each batch's rows to `forward`.
+        """
+        return torch.cat(
+            [
+                self.logits(self.weights(t), g)
+                for t, g in zip(original.split(batch_size), group.split(batch_size), strict=True)
+            ]
+        )
+
+    def forward(
+        self, reconstruction: torch.Tensor, target: torch.Tensor, group: torch.Tensor
+    ) -> torch.Tensor:
+        """reconstruction: (B, n, T) normalized tokens of whole models; target: (B, Q, classes)
+        the originals' outputs (`targets`); group: (B,)."""
         logits = self.logits(self.weights(reconstruction), group)
         if self.temperature is None:
             return F.mse_loss(logits.softmax(-1), target.softmax(-1))

@@ -50,9 +50,10 @@ class Objective:
         self,
         model: nn.Module,
         views: tuple[TokenBatch, TokenBatch],
-        original: TokenBatch,
         group: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``target``: the original networks' outputs on the queries (behavioural loss only)."""
         a, b = views
         tokens = torch.cat([a.tokens, b.tokens])  # (2B, K, T)
         positions = torch.cat([a.positions, b.positions])
@@ -64,7 +65,7 @@ class Objective:
         parts = {"reconstruction": rec.item(), "contrastive": con.item()}
         structure = rec
         if self.behaviour is not None:
-            beh = self.behaviour(recon[:n], original.tokens, group)
+            beh = self.behaviour(recon[:n], target, group)
             parts["behaviour"] = beh.item()
             if not self.first:
                 self.first = {

@@ -157,6 +157,11 @@ class Trainer:
         objective.reconstruction.to(self.device)
         self.tokenizer, self.config, self.out = tokenizer, config, out
         self.train_data = train.to(self.device)
+        self.targets = (  # the originals' outputs on the queries, fixed: computed once
+            objective.behaviour.targets(self.train_data.tokens, self.train_data.group)
+            if objective.behaviour is not None
+            else None
+        )
         self.val_data = val.to(self.device) if val is not None else None
         self.batch = min(config.batch_size, len(train) - len(train) % self.world)
         self.steps_per_epoch = len(train) // self.batch
@@ -209,9 +214,8 @@ class Trainer:
             original = self.train_data.batch(index)
             views = self.views(original, augment_gen)
             with torch.autocast(self.device.type, torch.bfloat16, enabled=self._amp()):
-                loss, parts = self.objective(
-                    self.net, views, original, self.train_data.group[index]
-                )
+                target = self.targets[index] if self.targets is not None else None
+                loss, parts = self.objective(self.net, views, self.train_data.group[index], target)
             loss.backward()
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
