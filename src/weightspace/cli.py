@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="zoo -> SANE -> probes -> samples -> report.html, on the digits"
     )
     demo.add_argument("--out", default="runs/demo", help="run directory (resumed if partial)")
-    demo.add_argument("--quick", action="store_true", help="a smaller run (about 80 s on 2 cores)")
+    demo.add_argument("--quick", action="store_true", help="a smaller run (about 65 s on 2 cores)")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=_demo)
