@@ -16,15 +16,19 @@ each other after alignment.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from weightspace.generate.align import align, nearest_distance
-from weightspace.generate.networks import accuracy, finetune_curves, random_networks
+from weightspace.generate.networks import (
+    accuracy,
+    finetune_curves,
+    random_networks,
+    relabel,
+    with_new_head,
+)
 from weightspace.generate.run import (
     SampleConfig,
     anchor_rows,
@@ -34,30 +38,6 @@ from weightspace.generate.run import (
 from weightspace.models.encoder import load_encoder
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.zoo import load_dataset, open_zoo
-from weightspace.zoo.datasets import Splits
-
-
-def relabel(splits: Splits) -> Splits:
-    """The same images with the classes renamed by a fixed permutation: a new labelling task."""
-    mapping = torch.roll(torch.arange(splits.num_classes), 3)
-    return replace(
-        splits,
-        train_y=mapping[splits.train_y],
-        val_y=mapping[splits.val_y],
-        test_y=mapping[splits.test_y],
-    )
-
-
-def new_head(nets, seed: int = 0) -> list:  # noqa: ANN001
-    """Copies of ``nets`` with the last linear layer freshly initialized (transfer practice)."""
-    torch.manual_seed(seed)
-    out = []
-    for net in nets:
-        net = copy.deepcopy(net)
-        last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.reset_parameters()
-        out.append(net)
-    return out
 
 
 def summary(name: str, acc: np.ndarray, novelty: float | None = None) -> str:
@@ -118,13 +98,13 @@ def main() -> None:
         novelties[method] = nearest_distance(spec, flats, anchor_flats).mean()
         spread[method] = nearest_distance(spec, flats[:10], flats[10:20]).mean()
         results[method] = finetune_curves(nets, splits, 5)
-        transfer[method] = finetune_curves(new_head(nets), relabelled, 1)[:, 1]
+        transfer[method] = finetune_curves(with_new_head(nets), relabelled, 1)[:, 1]
         print(summary(method, results[method], novelties[method]), flush=True)
     random = random_networks(arch, args.n)
     print(summary("random init", finetune_curves(random, splits, 5)))
     print(summary("anchors", finetune_curves(anchor_nets, splits, 5), 0.0))
     transfer["random init"] = finetune_curves(random, relabelled, 1)[:, 1]
-    transfer["anchors"] = finetune_curves(new_head(anchor_nets), relabelled, 1)[:, 1]
+    transfer["anchors"] = finetune_curves(with_new_head(anchor_nets), relabelled, 1)[:, 1]
     print()
     print(
         "transfer: test accuracy after 1 epoch on digits with permuted labels (a new task of "

@@ -38,6 +38,8 @@ def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys)
         assert curves.shape == (config.sample.n, config.finetune_epochs + 1), name
         assert ((curves >= 0) & (curves <= 1)).all()
         assert len(group["novelty"]) == config.sample.n
+        transfer = np.asarray(group["transfer"])
+        assert transfer.shape == (config.sample.n, config.transfer_epochs + 1), name
     assert np.allclose(groups["anchors"]["novelty"], 0)  # an anchor is its own nearest
     assert min(groups["samples"]["novelty"]) > 0.01  # samples are not copies
     assert set(results["timings"]) == {"zoo", "encoder", "probes", "sampling", "total"}

@@ -26,7 +26,12 @@ import torch
 
 from weightspace.errors import ConfigError, WeightspaceError, check_choice
 from weightspace.generate.align import nearest_distance
-from weightspace.generate.networks import finetune_curves, random_networks
+from weightspace.generate.networks import (
+    finetune_curves,
+    random_networks,
+    relabel,
+    with_new_head,
+)
 from weightspace.generate.run import SampleConfig, anchor_subset, sample_zoo
 from weightspace.models.encoder import SANE, write_embeddings
 from weightspace.models.sane import SANEConfig
@@ -55,14 +60,16 @@ class DemoConfig:
     train: TrainConfig
     sample: SampleConfig = field(default_factory=SampleConfig)
     finetune_epochs: int = 5
+    transfer_epochs: int = 1  # on a new task: relabelled digits, last layer re-initialized
     poolings: tuple[str, ...] = ("mean", "layer", "tokens")  # SANE embeddings to probe
     projection_pooling: str = "layer"  # the embedding drawn in 2-D
 
     def __post_init__(self) -> None:
         for pooling in (*self.poolings, self.projection_pooling):
             check_choice("pooling", pooling, POOLINGS)
-        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
-            raise ConfigError("finetune_epochs", "an integer >= 0", self.finetune_epochs)
+        for name in ("finetune_epochs", "transfer_epochs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(name, "an integer >= 0", getattr(self, name))
 
 
 # between SANE's tiny and small sizes, with a window over the whole CNN-s sequence (48 tokens):
@@ -173,7 +180,8 @@ def run_demo(
 
 
 def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noqa: ANN001
-    """Samples vs anchors vs random initialization: zero-shot, fine-tuned, and novelty."""
+    """Samples vs anchors vs random initialization: zero-shot, fine-tuned, fine-tuned on a new
+    task (the digits with renamed classes, the last layer re-initialized), and novelty."""
     samples = _samples(encoder, zoo, out / SAMPLES, config.sample)
     evaluation = samples.manifest["evaluation"]
     anchors = np.asarray(evaluation["anchors"]["rows"])
@@ -195,6 +203,10 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
         table.append(
             {"name": name, "curves": curves.tolist(), "novelty": np.asarray(novelty).tolist()}
         )
+    new_task = relabel(splits)
+    for entry, nets in zip(table, groups.values(), strict=True):
+        transfer = finetune_curves(with_new_head(nets), new_task, config.transfer_epochs)
+        entry["transfer"] = transfer.tolist()
     return {
         "path": SAMPLES,
         "method": config.sample.method,
@@ -203,6 +215,7 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
         "anchors": len(anchors),
         "anchor_test_acc": evaluation["anchors"]["test_acc_mean"],
         "finetune_epochs": config.finetune_epochs,
+        "transfer_epochs": config.transfer_epochs,
         "groups": table,
     }
 
@@ -240,14 +253,16 @@ def summary(results: dict) -> str:
         "",
         f"generated networks ({s['method']}, {s['anchors']} anchors of mean test accuracy "
         f"{s['anchor_test_acc']:.3f}): test accuracy",
-        f"| networks | zero-shot | after {epochs} epochs | novelty |",
-        "|---|---|---|---|",
+        f"| networks | zero-shot | after {epochs} epochs | new task, "
+        f"{s['transfer_epochs']} epoch(s) | novelty |",
+        "|---|---|---|---|---|",
     ]
     for group in s["groups"]:
-        curves = np.asarray(group["curves"])
+        curves, transfer = np.asarray(group["curves"]), np.asarray(group["transfer"])
         lines.append(
             f"| {group['name']} | {curves[:, 0].mean():.3f} ± {curves[:, 0].std():.3f} | "
             f"{curves[:, -1].mean():.3f} ± {curves[:, -1].std():.3f} | "
+            f"{transfer[:, -1].mean():.3f} ± {transfer[:, -1].std():.3f} | "
             f"{np.mean(group['novelty']):.3f} |"
         )
     return "\n".join(lines)

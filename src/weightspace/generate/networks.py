@@ -4,6 +4,7 @@ accuracy, and fine-tuning curves."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -72,6 +73,31 @@ def finetune_curves(nets: list[nn.Module], splits: Splits, epochs: int) -> np.nd
 
 
 def random_networks(arch: ArchConfig, n: int, seed: int = 0) -> list[nn.Module]:
-    """``n`` freshly initialized networks of ``arch``: the baseline that samples must beat."""
+    """``n`` freshly initialized networks of ``arch`` (seeding torch's global generator with
+    ``seed``): the baseline that samples must beat."""
     torch.manual_seed(seed)
     return [build_model(arch).eval() for _ in range(n)]
+
+
+def relabel(splits: Splits, shift: int = 3) -> Splits:
+    """The same images with the classes renamed (class c becomes c + shift, cyclically): a new
+    task of the same input shape, for transfer."""
+    mapping = torch.roll(torch.arange(splits.num_classes), shift)
+    return replace(
+        splits,
+        train_y=mapping[splits.train_y],
+        val_y=mapping[splits.val_y],
+        test_y=mapping[splits.test_y],
+    )
+
+
+def with_new_head(nets: list[nn.Module], seed: int = 0) -> list[nn.Module]:
+    """Copies of ``nets`` with the last linear layer freshly initialized (seeding torch's global
+    generator with ``seed``), as in transfer learning."""
+    torch.manual_seed(seed)
+    out = []
+    for net in nets:
+        net = copy.deepcopy(net)
+        [m for m in net.modules() if isinstance(m, nn.Linear)][-1].reset_parameters()
+        out.append(net)
+    return out

@@ -103,7 +103,8 @@ def _page(run: Path, results: Mapping) -> str:
         f"(the best training checkpoints of the {html.escape(str(sampling['activation']))} "
         f"models, mean test accuracy {sampling['anchor_test_acc']:.3f}), against anchors and "
         f"random initializations; fine-tuned for {n_epochs} epochs "
-        f"(Adam, lr 1e-3) in {timings['sampling']:.0f} s.</p>",
+        f"(Adam, lr 1e-3), and on a new task: the same images with the classes renamed, the "
+        f"last layer re-initialized; in {timings['sampling']:.0f} s.</p>",
         _sampling_table(sampling),
         _figure(
             figures.zero_shot({n: g[:, 0] for n, g in groups.items()}),
@@ -127,6 +128,7 @@ def _headlines(probes: Mapping, sampling: Mapping) -> str:
     best = max(scores, key=lambda m: scores[m])
     groups = {g["name"]: np.asarray(g["curves"]) for g in sampling["groups"]}
     zero = {n: f"{c[:, 0].mean():.3f}" for n, c in groups.items()}
+    transfer = {g["name"]: np.asarray(g["transfer"])[:, -1].mean() for g in sampling["groups"]}
     items = [
         f"Test accuracy from the weights alone, linear probes' test R²: {html.escape(best)} "
         f"{scores[best]:.3f} (the best), "
@@ -134,6 +136,10 @@ def _headlines(probes: Mapping, sampling: Mapping) -> str:
         + ".",
         f"Sampled networks, zero-shot (no training): test accuracy {zero['samples']} "
         f"(anchors {zero['anchors']}, random initialization {zero['random init']}).",
+        f"On a new task (the digits with renamed classes, a new last layer, "
+        f"{sampling['transfer_epochs']} epoch(s) of fine-tuning): test accuracy "
+        + ", ".join(f"{html.escape(n)} {t:.3f}" for n, t in transfer.items())
+        + ".",
     ]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
@@ -193,13 +199,16 @@ def _sampling_table(sampling: Mapping) -> str:
     epochs = sampling["finetune_epochs"]
     shown = sorted({0, min(1, epochs), epochs})
     head = "".join(f"<th>{'zero-shot' if e == 0 else f'{e} epoch(s)'}</th>" for e in shown)
+    head += f"<th>new task, {sampling['transfer_epochs']} epoch(s)</th>"
     rows = []
     for group in sampling["groups"]:
         name = group["name"]
         curves = np.asarray(group["curves"])
+        transfer = np.asarray(group["transfer"])[:, -1]
         cells = "".join(
             f"<td>{curves[:, e].mean():.3f} ± {curves[:, e].std():.3f}</td>" for e in shown
         )
+        cells += f"<td>{transfer.mean():.3f} ± {transfer.std():.3f}</td>"
         novelty = np.asarray(group["novelty"]).mean()
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{len(curves)}</td>{cells}"
