@@ -220,12 +220,10 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from weightspace.demo import DEMOS, REPORT, run_demo
+    from weightspace.demo import DEMOS, REPORT, run_demo, summary
 
     config = DEMOS["quick" if args.quick else "full"]
     results = run_demo(args.out, config, progress=not args.quiet, device=args.device)
-    from weightspace.demo import summary
-
     print(summary(results))
     print(f"open {Path(args.out) / REPORT}")
 

@@ -37,6 +37,8 @@ from weightspace.models.encoder import SANE, write_embeddings
 from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.run import ProbeReport, Target, run_probes
+from weightspace.report.html import REPORT, RESULTS, build_report
+from weightspace.report.tables import sampling_table
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo.config import ZooConfig
@@ -47,7 +49,7 @@ from weightspace.zoo.reader import open_zoo
 from weightspace.zoo.storage import atomic_write_json, software_versions
 
 POOLINGS = ("mean", "layer", "tokens")
-RESULTS, REPORT, EMBEDDINGS = "results.json", "report.html", "embeddings.parquet"
+EMBEDDINGS = "embeddings.parquet"
 ZOO, ENCODER, SAMPLES = "zoo", "sane", "samples"
 
 
@@ -172,8 +174,6 @@ def run_demo(
     timings["total"] = round(sum(timings.values()), 2)
     results["timings"] = timings
     atomic_write_json(out / RESULTS, results)
-    from weightspace.report import build_report
-
     build_report(out)
     log(f"[{timings['total']:6.1f} s] wrote {out / REPORT} and {out / RESULTS}")
     return results
@@ -198,8 +198,11 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
     table = []
     for name, nets in groups.items():
         curves = finetune_curves(nets, splits, config.finetune_epochs)
-        flats = torch.stack([spec.flatten(n.state_dict()) for n in nets])
-        novelty = nearest_distance(spec, flats, anchor_flats)
+        if name == "samples":  # `sample_zoo` measured it already
+            novelty = samples.column("novelty")
+        else:
+            flats = torch.stack([spec.flatten(n.state_dict()) for n in nets])
+            novelty = nearest_distance(spec, flats, anchor_flats)
         table.append(
             {"name": name, "curves": curves.tolist(), "novelty": np.asarray(novelty).tolist()}
         )
@@ -243,7 +246,7 @@ def summary(results: dict) -> str:
     scores = {m["name"]: m["scores"] for m in probes["methods"]}
     table = ProbeReport(scores, [Target(**t) for t in probes["targets"]])
     s = results["sampling"]
-    epochs = s["finetune_epochs"]
+    header, rows = sampling_table(s, [0, s["finetune_epochs"]])
     lines = [
         f"zoo {results['zoo']['name']}: {results['zoo']['models']} models, "
         f"{results['zoo']['checkpoints']} checkpoints; total {results['timings']['total']:.0f} s",
@@ -253,16 +256,8 @@ def summary(results: dict) -> str:
         "",
         f"generated networks ({s['method']}, {s['anchors']} anchors of mean test accuracy "
         f"{s['anchor_test_acc']:.3f}): test accuracy",
-        f"| networks | zero-shot | after {epochs} epochs | new task, "
-        f"{s['transfer_epochs']} epoch(s) | novelty |",
-        "|---|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
     ]
-    for group in s["groups"]:
-        curves, transfer = np.asarray(group["curves"]), np.asarray(group["transfer"])
-        lines.append(
-            f"| {group['name']} | {curves[:, 0].mean():.3f} ± {curves[:, 0].std():.3f} | "
-            f"{curves[:, -1].mean():.3f} ± {curves[:, -1].std():.3f} | "
-            f"{transfer[:, -1].mean():.3f} ± {transfer[:, -1].std():.3f} | "
-            f"{np.mean(group['novelty']):.3f} |"
-        )
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ def zoo_accuracy(
     fig = Figure(figsize=(6.0, 3.6), layout="constrained")
     ax = fig.subplots()
     group = np.full(len(model_id), "all") if group is None else group.astype(str)
-    colours = dict(zip(sorted(set(group)), _cycle(), strict=False))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(sorted(set(group)))}
     for model in np.unique(model_id):
         rows = np.flatnonzero(model_id == model)
         rows = rows[np.argsort(epoch[rows])]
@@ -85,13 +85,14 @@ def predicted_vs_true(
     columns = min(len(methods), 3)
     rows = -(-len(methods) // columns)
     fig = Figure(figsize=(3.1 * columns, 3.0 * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, method in zip(axes, methods, strict=False):
         true, predicted = predictions[method]
         ax.scatter(true, predicted, s=6, alpha=0.6)
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-        ax.set(title=f"{method}: R² {r2[method]:.3f}", xlabel="true test accuracy")
-        ax.set_ylabel("predicted")
+        ax.set(
+            title=f"{method}: R² {r2[method]:.3f}", xlabel="true test accuracy", ylabel="predicted"
+        )
     for ax in axes[len(methods) :]:
         ax.set_visible(False)
     return fig
@@ -131,7 +132,3 @@ def finetuning(curves: Mapping[str, np.ndarray]) -> Figure:
     ax.set_xticks(range(curve.shape[1]))
     ax.legend(loc="lower right", fontsize=8)
     return fig
-
-
-def _cycle() -> list[str]:
-    return [f"C{i}" for i in range(10)]

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from weightspace.errors import FileFormatError
 from weightspace.report import figures
+from weightspace.report.tables import sampling_table
 from weightspace.zoo.reader import open_zoo
 from weightspace.zoo.storage import atomic_write_bytes, read_json
 
@@ -54,6 +55,7 @@ def _page(run: Path, results: Mapping) -> str:
     group = zoo.column("activation") if "activation" in zoo.table.column_names else None
     embeddings = _embeddings(run / results["embeddings"]["path"])
     probes, sampling = results["probes"], results["sampling"]
+    scores = {m["name"]: m["scores"] for m in probes["methods"]}
     predictions = {
         m["name"]: (np.asarray(m["true"]), np.asarray(m["predicted"])) for m in probes["methods"]
     }
@@ -67,7 +69,7 @@ def _page(run: Path, results: Mapping) -> str:
         "<p>A population of networks is trained, a hyper-representation (SANE) learns their "
         "weights, linear probes read model properties from the embeddings, and new networks "
         "are sampled from them. Every number on this page was measured in this run.</p>",
-        _headlines(probes, sampling),
+        _headlines(scores, sampling),
         f"<h2>1. The zoo</h2><p>{t['models']} models, {t['checkpoints']} checkpoints "
         f"({html.escape(t['name'])}); trained in {timings['zoo']:.0f} s.</p>",
         _figure(
@@ -91,10 +93,10 @@ def _page(run: Path, results: Mapping) -> str:
         "accuracy for categorical factors), trained on the training models, scored on the "
         f"held-out test models ({len(probes['models']['test'])} models), in "
         f"{timings['probes']:.0f} s.</p>",
-        _probe_table(probes),
+        _probe_table(probes["targets"], scores),
         _figure(
             figures.predicted_vs_true(
-                predictions, {m["name"]: m["scores"]["test_acc"] for m in probes["methods"]}
+                predictions, {m: row["test_acc"] for m, row in scores.items()}
             ),
             "Predicted vs true test accuracy of the test models' checkpoints.",
         ),
@@ -123,16 +125,16 @@ def _page(run: Path, results: Mapping) -> str:
     )
 
 
-def _headlines(probes: Mapping, sampling: Mapping) -> str:
-    scores = {m["name"]: m["scores"]["test_acc"] for m in probes["methods"]}
-    best = max(scores, key=lambda m: scores[m])
+def _headlines(scores: Mapping[str, Mapping[str, float]], sampling: Mapping) -> str:
+    r2 = {m: row["test_acc"] for m, row in scores.items()}
+    best = max(r2, key=lambda m: r2[m])
     groups = {g["name"]: np.asarray(g["curves"]) for g in sampling["groups"]}
     zero = {n: f"{c[:, 0].mean():.3f}" for n, c in groups.items()}
     transfer = {g["name"]: np.asarray(g["transfer"])[:, -1].mean() for g in sampling["groups"]}
     items = [
         f"Test accuracy from the weights alone, linear probes' test R²: {html.escape(best)} "
-        f"{scores[best]:.3f} (the best), "
-        + ", ".join(f"{html.escape(m)} {s:.3f}" for m, s in scores.items() if m != best)
+        f"{r2[best]:.3f} (the best), "
+        + ", ".join(f"{html.escape(m)} {v:.3f}" for m, v in r2.items() if m != best)
         + ".",
         f"Sampled networks, zero-shot (no training): test accuracy {zero['samples']} "
         f"(anchors {zero['anchors']}, random initialization {zero['random init']}).",
@@ -169,9 +171,7 @@ def _figure(fig, caption: str) -> str:  # noqa: ANN001
     )
 
 
-def _probe_table(probes: Mapping) -> str:
-    targets = probes["targets"]
-    scores = {m["name"]: m["scores"] for m in probes["methods"]}
+def _probe_table(targets: list[Mapping], scores: Mapping[str, Mapping[str, float]]) -> str:
     head = "".join(
         f"<th>{html.escape(t['name'])} ({'acc' if t['categorical'] else 'R²'})</th>"
         for t in targets
@@ -197,24 +197,9 @@ def _probe_table(probes: Mapping) -> str:
 
 def _sampling_table(sampling: Mapping) -> str:
     epochs = sampling["finetune_epochs"]
-    shown = sorted({0, min(1, epochs), epochs})
-    head = "".join(f"<th>{'zero-shot' if e == 0 else f'{e} epoch(s)'}</th>" for e in shown)
-    head += f"<th>new task, {sampling['transfer_epochs']} epoch(s)</th>"
-    rows = []
-    for group in sampling["groups"]:
-        name = group["name"]
-        curves = np.asarray(group["curves"])
-        transfer = np.asarray(group["transfer"])[:, -1]
-        cells = "".join(
-            f"<td>{curves[:, e].mean():.3f} ± {curves[:, e].std():.3f}</td>" for e in shown
-        )
-        cells += f"<td>{transfer.mean():.3f} ± {transfer.std():.3f}</td>"
-        novelty = np.asarray(group["novelty"]).mean()
-        rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{len(curves)}</td>{cells}"
-            f"<td>{novelty:.3f}</td></tr>"
-        )
-    return (
-        f"<table><thead><tr><th>networks</th><th>n</th>{head}<th>novelty</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    header, rows = sampling_table(sampling, sorted({0, min(1, epochs), epochs}))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
