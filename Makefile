@@ -35,3 +35,4 @@ format: install
 bench: install
 	$(PY) benchmarks/zoo_throughput.py
 	$(PY) benchmarks/tokens.py
+	$(PY) benchmarks/demo.py --full

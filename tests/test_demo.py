@@ -85,6 +85,10 @@ def test_unknown_demo_names_the_choices(tmp_path):
     with pytest.raises(ConfigError, match="finetune_epochs"):
         replace(DEMOS["quick"], finetune_epochs=-1)
     assert not any(tmp_path.iterdir())  # nothing written
+    (tmp_path / "a-file").write_text("keep me")
+    with pytest.raises(ConfigError, match="--out"):
+        run_demo(tmp_path / "a-file", "quick")
+    assert (tmp_path / "a-file").read_text() == "keep me"
 
 
 def test_running_the_demo_again_reuses_the_zoo_and_the_encoder(demo_run, tmp_path):

@@ -114,6 +114,13 @@ def run_demo(
     train = replace(config.train, progress=progress, device=device)
     device = train.resolve_device().type
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            "--out",
+            "a directory (new, or an earlier demo run to resume)",
+            str(out),
+            "Choose another --out",
+        )
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
