@@ -21,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from weightspace.encoders import load_encoder
 from weightspace.generate.align import align, nearest_distance
 from weightspace.generate.networks import (
     accuracy,
@@ -35,7 +36,6 @@ from weightspace.generate.run import (
     load_networks,
     sample_weights,
 )
-from weightspace.models.encoder import load_encoder
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.zoo import load_dataset, open_zoo
 

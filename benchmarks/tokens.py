@@ -28,9 +28,8 @@ def peak_mb() -> float:
 
 def resnet(classes: int, token_size: int) -> dict:
     from weightspace.tokens.normalize import LayerNormalizer
-    from weightspace.tokens.spec import weight_spec
     from weightspace.tokens.tokenizers import LayerTokenizer
-    from weightspace.zoo.architectures import ArchConfig, build_model
+    from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 
     arch = ArchConfig("resnet18", input_shape=(3, 32, 32), num_classes=classes, activation="relu")
     torch.manual_seed(0)

@@ -27,12 +27,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from weightspace.models.losses import ReconstructionLoss, block_variances
 from weightspace.models.sane import SANEAutoencoder, SANEConfig
 from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.spec import weight_spec
 from weightspace.tokens.tokenizers import LayerTokenizer
 from weightspace.train.data import TokenTensors, load_tokens
 from weightspace.train.objective import Objective
 from weightspace.train.trainer import TrainConfig, Trainer
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 
 MODEL = SANEConfig(d_model=128, heads=4, encoder_layers=4, decoder_layers=4, latent=32, window=48)
 

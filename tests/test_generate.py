@@ -9,6 +9,7 @@ from conftest import tiny_config
 from torch import nn
 
 from weightspace.cli import main
+from weightspace.encoders import SANE
 from weightspace.errors import ConfigError
 from weightspace.generate.align import align, nearest_distance, relative_distance
 from weightspace.generate.networks import condition_batchnorm
@@ -19,9 +20,8 @@ from weightspace.generate.samplers import (
     NeighbourSampler,
     parse_method,
 )
-from weightspace.models.encoder import SANE
+from weightspace.spec import permute, random_permutations
 from weightspace.tokens.dataset import zoo_spec
-from weightspace.tokens.permute import permute, random_permutations
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo import create_zoo, load_dataset, open_zoo
 

@@ -12,17 +12,17 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from conftest import tiny_config
 
+from weightspace.encoders import SANE, HyperRep, HyperRepresentation
 from weightspace.errors import NotFittedError, WeightspaceError
 from weightspace.models.agreement import top1_agreement
-from weightspace.models.encoder import SANE, HyperRep, HyperRepresentation
 from weightspace.models.losses import ReconstructionLoss, nt_xent
 from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder
 from weightspace.tokens.dataset import split_rows
-from weightspace.tokens.spec import weight_spec
 from weightspace.tokens.tokenizers import LayerTokenizer
 from weightspace.train import trainer as trainer_module
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo import ArchConfig, DatasetConfig, create_zoo, load_dataset, open_zoo
+from weightspace.zoo.architectures import weight_spec
 
 WHOLE = replace(SANE_PRESETS["tiny"], window=48)  # a digits CNN-s is 48 tokens long
 

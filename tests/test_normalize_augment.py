@@ -18,9 +18,8 @@ from weightspace.tokens.augment import (
     TwoViews,
 )
 from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.spec import weight_spec
 from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch, row_blocks
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 
 CNN = ArchConfig("cnn-s", input_shape=(1, 8, 8))
 RESNET = ArchConfig("resnet18", input_shape=(3, 8, 8), num_classes=3)

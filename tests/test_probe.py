@@ -14,7 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from weightspace.cli import main
-from weightspace.models.encoder import SANE
+from weightspace.encoders import SANE
 from weightspace.probe.features import (
     EncoderFeatures,
     FlatWeights,

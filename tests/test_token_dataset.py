@@ -91,8 +91,7 @@ def test_loader_batches_and_augments(zoo):
 
 
 def test_mismatched_tokenizer_and_unknown_property_are_rejected(zoo):
-    from weightspace.tokens.spec import weight_spec
-    from weightspace.zoo.architectures import ArchConfig
+    from weightspace.zoo.architectures import ArchConfig, weight_spec
 
     other = LayerTokenizer(weight_spec(ArchConfig("mlp", input_shape=(1, 8, 8))))
     with pytest.raises(ConfigError, match="tokenizer"):

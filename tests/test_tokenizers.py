@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import weight_spec
 from weightspace.tokens.tokenizers import LayerTokenizer, NeuronTokenizer, row_blocks
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 
 SMALL = [
     ArchConfig("cnn-s", input_shape=(1, 8, 8)),

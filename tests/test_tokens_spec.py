@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 from torch import nn
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.permute import permute, random_permutations
-from weightspace.tokens.sequential import spec_from_state_dict
-from weightspace.tokens.spec import WeightSpec, weight_spec
-from weightspace.tokens.trace import spec_from_module
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.spec import (
+    WeightSpec,
+    permute,
+    random_permutations,
+    spec_from_module,
+    spec_from_state_dict,
+)
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 
 ARCHS = [
     ArchConfig("cnn-s", input_shape=(1, 8, 8)),

@@ -1,9 +1,8 @@
 """weightspace: learning from the weights of neural networks."""
 
-__version__ = "0.1.0"
-
+from weightspace._version import __version__  # noqa: F401
+from weightspace.encoders import SANE, HyperRep, load_encoder  # noqa: E402
 from weightspace.errors import ConfigError, WeightspaceError, ZooFormatError  # noqa: E402
-from weightspace.models.encoder import SANE, HyperRep, load_encoder  # noqa: E402
 from weightspace.train.trainer import TrainConfig  # noqa: E402
 from weightspace.zoo import (  # noqa: E402
     ArchConfig,

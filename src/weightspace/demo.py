@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weightspace.encoders import SANE, write_embeddings
 from weightspace.errors import ConfigError, WeightspaceError, check_choice
 from weightspace.generate.align import nearest_distance
 from weightspace.generate.networks import (
@@ -33,7 +34,6 @@ from weightspace.generate.networks import (
     with_new_head,
 )
 from weightspace.generate.run import SampleConfig, anchor_subset, sample_zoo
-from weightspace.models.encoder import SANE, write_embeddings
 from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.run import ProbeReport, Target, run_probes

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from weightspace.tokens.permute import permute
-from weightspace.tokens.spec import WeightSpec
+from weightspace.spec import WeightSpec, permute
 
 
 def align(spec: WeightSpec, reference: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:

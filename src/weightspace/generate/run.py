@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weightspace.encoders import HyperRepresentation
 from weightspace.errors import ConfigError
 from weightspace.generate.align import nearest_distance
 from weightspace.generate.networks import accuracy, condition_batchnorm
 from weightspace.generate.samplers import SAMPLERS, parse_method
-from weightspace.models.encoder import HyperRepresentation
 from weightspace.tokens.dataset import split_rows, zoo_spec
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits, load_dataset

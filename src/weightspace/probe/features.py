@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from weightspace.encoders import HyperRepresentation
 from weightspace.errors import ConfigError, NotFittedError
-from weightspace.models.encoder import HyperRepresentation
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.reader import Zoo

@@ -18,7 +18,7 @@ from typing import Protocol
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.permute import permute, random_permutations
+from weightspace.spec import permute, random_permutations
 from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch
 
 

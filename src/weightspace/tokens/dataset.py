@@ -15,9 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from weightspace.errors import ConfigError, check_choice
+from weightspace.spec import WeightSpec
 from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.spec import WeightSpec, weight_spec
 from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch
+from weightspace.zoo.architectures import weight_spec
 from weightspace.zoo.reader import Zoo
 
 SPLITS = ("train", "val", "test")

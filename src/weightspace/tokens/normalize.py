@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from weightspace.errors import ConfigError, FileFormatError, NotFittedError
-from weightspace.tokens.spec import WeightSpec
+from weightspace.spec import WeightSpec
 from weightspace.tokens.tokenizers import row_blocks
 from weightspace.zoo.storage import atomic_write_bytes
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import WeightSpec
+from weightspace.spec import WeightSpec
 
 
 @dataclass(frozen=True)

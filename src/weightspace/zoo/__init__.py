@@ -1,6 +1,6 @@
 """Model zoos: architectures, datasets, population training, storage, presets."""
 
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 from weightspace.zoo.config import Factor, ZooConfig
 from weightspace.zoo.create import create_zoo
 from weightspace.zoo.datasets import DatasetConfig, load_dataset
@@ -19,4 +19,5 @@ __all__ = [
     "load_dataset",
     "open_zoo",
     "preset",
+    "weight_spec",
 ]

@@ -6,6 +6,7 @@ Each is sized to its input (4x4, 8x8, 28x28, 32x32; SPEC §2). Build one with
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from weightspace.errors import ConfigError, check_choice
+from weightspace.spec import WeightSpec, spec_from_module
 from weightspace.zoo.layers import INITS, Dropout, activation, initialize
 from weightspace.zoo.resnet import ResNet18
 
@@ -166,3 +168,16 @@ def build_model(config: ArchConfig) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@functools.lru_cache(maxsize=32)
+def weight_spec(arch: ArchConfig) -> WeightSpec:
+    """The spec of a registry architecture (cached: the trace runs once per config).
+
+    The network is built on the meta device: shapes without memory, even for a ResNet-18.
+
+        >>> spec = weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8)))
+    """
+    with torch.device("meta"):
+        net = build_model(arch)
+    return spec_from_module(net, arch.input_shape)

@@ -90,6 +90,8 @@ class Dropout(nn.Module):
     ``torch.func.stack_module_state`` stacks them, so each model of a population has its own.
     """
 
+    channelwise = True  # the spec tracer keeps permutation groups through it
+
     def __init__(self, p: float, salt: int = 0) -> None:
         super().__init__()
         self.p = float(p)

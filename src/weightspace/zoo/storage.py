@@ -128,10 +128,10 @@ def software_versions() -> dict[str, str]:
 
     import torch
 
-    import weightspace
+    from weightspace._version import __version__
 
     return {
-        "weightspace": weightspace.__version__,
+        "weightspace": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "pyarrow": pa.__version__,

@@ -21,9 +21,8 @@ import pyarrow.compute as pc
 import torch
 
 from weightspace.errors import ConfigError, WeightspaceError
-from weightspace.tokens.sequential import spec_from_state_dict
-from weightspace.tokens.spec import LayerSpec, TensorSpec, WeightSpec, weight_spec
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.spec import LayerSpec, TensorSpec, WeightSpec, spec_from_state_dict
+from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
 from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import (
     FORMAT_VERSION,

@@ -22,8 +22,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import LayerSpec, WeightSpec, tensor_specs
-from weightspace.zoo.layers import Dropout
+from weightspace.spec.spec import LayerSpec, WeightSpec, tensor_specs
 
 _CHANNELWISE_MODULES = (
     nn.ReLU,
@@ -36,7 +35,6 @@ _CHANNELWISE_MODULES = (
     nn.Identity,
     nn.Dropout,
     nn.Dropout2d,
-    Dropout,
     nn.MaxPool1d,
     nn.MaxPool2d,
     nn.AvgPool1d,
@@ -100,9 +98,14 @@ class _Groups:
         self.fixed[self.find(g)] = True
 
 
+def _marked_channelwise(m: nn.Module) -> bool:
+    """Modules of other packages that declare ``channelwise = True`` (e.g. the zoo's Dropout)."""
+    return bool(getattr(m, "channelwise", False))
+
+
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Dropout) or super().is_leaf_module(m, qualname)
+        return _marked_channelwise(m) or super().is_leaf_module(m, qualname)
 
 
 def spec_from_module(module: nn.Module, input_shape: tuple[int, ...]) -> WeightSpec:
@@ -170,7 +173,7 @@ class _Walker:
                         if g is not None:
                             self.groups.fix(g)
             return None
-        if isinstance(module, _CHANNELWISE_MODULES):
+        if isinstance(module, _CHANNELWISE_MODULES) or _marked_channelwise(module):
             return x
         if isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
             return self.flattened(node, x)

@@ -20,9 +20,9 @@ from weightspace.errors import ConfigError, FileFormatError, NotFittedError, che
 from weightspace.models.hyperrep import HYPERREP_PRESETS, HyperRepAE, HyperRepConfig
 from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, block_variances
 from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder, SANEConfig
+from weightspace.spec import WeightSpec
 from weightspace.tokens.dataset import fit_normalizer, split_rows, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.spec import WeightSpec
 from weightspace.tokens.tokenizers import LayerTokenizer, row_blocks
 from weightspace.train.data import load_tokens, zoo_archs
 from weightspace.train.objective import Objective

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import LayerSpec, WeightSpec, tensor_specs
+from weightspace.spec.spec import LayerSpec, WeightSpec, tensor_specs
 
 _FIX = "Build the spec from the module instead: spec_from_module(net, input_shape)"
 

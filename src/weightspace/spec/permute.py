@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.tokens.spec import WeightSpec
+from weightspace.spec.spec import WeightSpec
 
 
 def random_permutations(

@@ -16,14 +16,10 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import accumulate
-from typing import TYPE_CHECKING
 
 import torch
 
 from weightspace.errors import ConfigError
-
-if TYPE_CHECKING:
-    from weightspace.zoo.architectures import ArchConfig
 
 KINDS = ("conv", "linear", "batchnorm", "other")
 
@@ -155,17 +151,3 @@ def tensor_specs(
 
 
 _FIX = "Pass a state dict of the architecture the spec was built for"
-
-
-@functools.lru_cache(maxsize=32)
-def weight_spec(arch: ArchConfig) -> WeightSpec:
-    """The spec of a registry architecture (cached: the trace runs once per config).
-
-    The network is built on the meta device: shapes without memory, even for a ResNet-18.
-    """
-    from weightspace.tokens.trace import spec_from_module
-    from weightspace.zoo.architectures import build_model
-
-    with torch.device("meta"):
-        net = build_model(arch)
-    return spec_from_module(net, arch.input_shape)

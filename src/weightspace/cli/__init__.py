@@ -1,0 +1,52 @@
+"""The ``weightspace`` command line: one module per command group, each with ``register``.
+
+weightspace zoo create (--preset NAME | --config FILE) --out DIR [--backend ray] [--device cuda]
+weightspace zoo info | import | presets
+weightspace fit | embed | probe | sample
+weightspace demo | report
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from weightspace.cli.zoo import describe_zoo
+from weightspace.errors import WeightspaceError
+
+# each module has register(commands); a new command group is one more name here
+COMMAND_MODULES = ("zoo", "encoders", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weightspace", description="Learning from the weights of neural networks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"weightspace.cli.{name}").register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user-caused problem is one ``error:`` line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except WeightspaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `weightspace ... | head`: the reader left, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return 0
+
+
+__all__ = ["build_parser", "describe_zoo", "main"]

@@ -1,0 +1,146 @@
+"""`weightspace zoo create | info | import | presets`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+
+from weightspace.cli.common import group
+from weightspace.errors import WeightspaceError
+
+
+def _zoo_create(args: argparse.Namespace) -> None:
+    from weightspace.zoo import ZooConfig, create_zoo, preset
+
+    if (args.preset is None) == (args.config is None):
+        raise WeightspaceError("zoo create: give exactly one of --preset NAME or --config FILE")
+    config = preset(args.preset) if args.preset else ZooConfig.from_file(args.config)
+    if args.data_root is not None:
+        config = replace(config, dataset=replace(config.dataset, root=args.data_root))
+    zoo = create_zoo(
+        config, args.out, backend=args.backend, device=args.device, progress=not args.quiet
+    )
+    print(f"wrote {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}")
+
+
+def describe_zoo(zoo) -> str:
+    """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
+    m = zoo.manifest
+    columns = zoo.table.column_names
+    epoch, status, models = zoo.column("epoch"), zoo.column("status"), zoo.column("model_id")
+    arch = (m["architecture"]["config"] or {}).get("name", "an unregistered network")
+    dataset = (m["dataset"] or {}).get("config", {}).get("name", "unknown data")
+    source = f", imported from {m['source']['format']}" if m.get("source") else ""
+    lines = [
+        f"zoo {m['name']}: {zoo.num_models} models, {len(zoo)} checkpoints, "
+        f"{arch} ({m['architecture']['num_parameters']} parameters) on {dataset}{source}",
+        "status: "
+        + ", ".join(
+            f"{s} {len(np.unique(models[status == s]))} models, {(status == s).sum()} checkpoints"
+            for s in sorted(set(status))
+        ),
+    ]
+    if "problem" in columns and (status == "bad").any():
+        problems = zoo.column("problem")[status == "bad"]
+        rows = np.flatnonzero(status == "bad")
+        lines.append("bad checkpoints (row: problem):")
+        lines += [f"  {r}: {p}" for r, p in zip(rows[:10], problems[:10], strict=False)]
+        if len(rows) > 10:
+            lines.append(f"  ... and {len(rows) - 10} more")
+    if "test_acc" in columns:
+        acc = zoo.column("test_acc").astype(float)
+        lines += ["", "epoch  checkpoints  test_acc  min    q25    median q75    max"]
+        for e in np.unique(epoch):
+            a = acc[(epoch == e) & np.isfinite(acc)]
+            if len(a) == 0:
+                continue
+            q = np.quantile(a, [0.0, 0.25, 0.5, 0.75, 1.0])
+            row = f"{e:5d}  {len(a):11d}  {a.mean():8.3f}  "
+            lines.append(row + " ".join(f"{v:.3f}" for v in q))
+    if "evaluation" in m:
+        e = m["evaluation"]
+        lines += [
+            "",
+            f"samples by {e['config']['method']} around {len(e['anchors']['rows'])} anchors "
+            f"(anchor test_acc {e['anchors']['test_acc_mean']:.3f}): zero-shot test_acc "
+            f"{e['zero_shot_test_acc']['mean']:.3f} ± {e['zero_shot_test_acc']['std']:.3f}, "
+            f"novelty {e['novelty']['mean']:.3f} (min {e['novelty']['min']:.3f})",
+        ]
+    varying = [
+        c
+        for c in ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
+        if c in columns and len(set(zoo.column(c).tolist())) > 1
+    ]
+    if varying:
+        lines.append("")
+        lines.append(
+            "varying factors: "
+            + ", ".join(f"{c} {sorted(set(zoo.column(c).tolist()))}" for c in varying)
+        )
+    return "\n".join(lines)
+
+
+def _zoo_info(args: argparse.Namespace) -> None:
+    from weightspace.zoo import open_zoo
+
+    print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
+
+
+def _zoo_import(args: argparse.Namespace) -> None:
+    from weightspace.zoo.imports import import_zoo
+
+    zoo = import_zoo(args.source, args.path, args.out)
+    bad = int((zoo.column("status") == "bad").sum())
+    print(
+        f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}"
+        + (f" ({bad} bad checkpoints: see `weightspace zoo info {args.out}`)" if bad else "")
+    )
+
+
+def _zoo_presets(args: argparse.Namespace) -> None:
+    from weightspace.zoo import PRESETS
+
+    print(f"{'preset':26s} {'architecture':13s} {'dataset':14s} {'models':>7s} {'epochs':>6s}")
+    for name, config in sorted(PRESETS.items()):
+        n = _count(config)
+        print(
+            f"{name:26s} {config.architecture:13s} {config.dataset.name:14s} "
+            f"{n:7d} {config.epochs:6d}"
+        )
+
+
+def _count(config) -> int:
+    from weightspace.zoo.config import FACTORS
+
+    total = config.seeds
+    for name in FACTORS:
+        total *= len(getattr(config, name).grid())
+    return total
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    zoo = group(commands, "zoo", "create, import and inspect model zoos")
+    create = zoo.add_parser("create", help="train a zoo (resumes a partial directory)")
+    create.add_argument("--preset", help="a preset name (see `weightspace zoo presets`)")
+    create.add_argument("--config", help="a .json or .toml zoo config")
+    create.add_argument("--out", required=True, help="the zoo directory to write")
+    create.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
+    create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
+    create.add_argument("--quiet", action="store_true", help="no progress bar")
+    create.set_defaults(run=_zoo_create)
+    info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
+    info.add_argument("dir")
+    info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
+    info.set_defaults(run=_zoo_info)
+    imports = zoo.add_parser("import", help="import a zoo from modelzoos.cc, Small CNN Zoo, ...")
+    imports.add_argument(
+        "--from", dest="source", required=True, choices=("modelzoos", "smallcnn", "folder")
+    )
+    imports.add_argument("path", help="the folder of the zoo to import")
+    imports.add_argument("--out", required=True, help="the zoo directory to write")
+    imports.set_defaults(run=_zoo_import)
+    presets = zoo.add_parser("presets", help="list the zoo presets")
+    presets.set_defaults(run=_zoo_presets)
