@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from weightspace.errors import check_choice
-from weightspace.zoo.architectures import build_model
+from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
 from weightspace.zoo.layers import Dropout
 from weightspace.zoo.members import ModelSpec, epoch_order, step_keys
@@ -45,6 +46,9 @@ class PopulationResult:
 class Population:
     """A population of N models of one group, trained together.
 
+    ``build`` makes one network from its `ArchConfig` (the registry's `build_model`; a
+    sparsifier passes one that swaps in variational layers).
+
     Example:
         >>> pop = Population(specs, splits, batch_size=32)
         >>> result = pop.train(epochs=5)
@@ -57,6 +61,7 @@ class Population:
         batch_size: int,
         device: torch.device | str = "cpu",
         eval_batch: int = 64,
+        build: Callable[[ArchConfig], nn.Module] = build_model,
     ) -> None:
         groups = {spec.group for spec in specs}
         assert len(groups) == 1, f"one population holds one group, got {groups}"
@@ -68,10 +73,10 @@ class Population:
         models = []
         for spec in specs:
             torch.manual_seed(spec.seed)
-            models.append(build_model(spec.arch))
+            models.append(build(spec.arch))
         # every architecture carries its Dropout modules (rate 0 is exact identity), so members
         # that differ in dropout share one structure; each member's rate is a stacked buffer
-        self.template = build_model(replace(specs[0].arch, init="default")).to("meta")
+        self.template = build(replace(specs[0].arch, init="default")).to("meta")
         rates_in_use = any(spec.arch.dropout > 0 for spec in specs)
         for module in self.template.modules():
             if isinstance(module, Dropout):
@@ -94,6 +99,10 @@ class Population:
             torch.tensor([s.weight_decay for s in specs]),
         )
         self.steps = 0
+        # hooks of derived training (sparsification): an extra loss term per model, and
+        # weights held at exactly zero (mask False) through every step
+        self.penalty: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, P) -> (N,)
+        self.mask: torch.Tensor | None = None  # (N, P) bool
         self._forward = vmap(self._call, in_dims=(0, 0, 0), randomness="error")
         self._forward_shared = vmap(self._call, in_dims=(0, 0, None), randomness="error")
 
@@ -128,9 +137,14 @@ class Population:
         n, b, k = logits.shape
         losses = F.cross_entropy(logits.reshape(n * b, k), y.reshape(-1), reduction="none")
         losses = losses.view(n, b).mean(1)  # (N,)
-        (grad,) = torch.autograd.grad(losses.sum(), flat)
+        objective = losses.sum() if self.penalty is None else (losses + self.penalty(flat)).sum()
+        (grad,) = torch.autograd.grad(objective, flat)
         self.active &= torch.isfinite(losses)
+        if self.mask is not None:
+            grad = grad * self.mask
         self.optimizer.step(self.flat, grad, self.active)
+        if self.mask is not None:  # Adam's running averages would otherwise move a held weight
+            self.flat.masked_fill_(~self.mask, 0.0)
         correct = (logits.detach().argmax(-1) == y).sum(1)  # (N,)
         return losses.detach(), correct
 
