@@ -24,6 +24,13 @@ from weightspace.graphs import (
 from weightspace.graphs.diagnostics import arrival_step, impulse_response
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """On the shared 2-core machine two threads per process spin against each other (measured:
+    a DBGNN step 17x slower); these small graphs gain nothing from a second thread."""
+    torch.set_num_threads(1)
+
+
 def random_graph(n: int, m: int, seed: int, d_node: int = 3, d_edge: int = 2) -> Graph:
     g = torch.Generator().manual_seed(seed)
     edge_index = torch.randint(0, n, (2, m), generator=g)

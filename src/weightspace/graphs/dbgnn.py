@@ -87,7 +87,8 @@ class DiracBianconiStep(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (n, d_n), e (m, d_e), edge_index (2, m) -> new (x, e), both from the old states."""
         src, dst = edge_index
-        e_new = e + (x[dst] - x[src]) @ self.w_en + e @ self.beta_e.T  # (m, d_e)
+        xw = x @ self.w_en  # (n, d_e): project on nodes, then difference (fewer flops)
+        e_new = e + (xw[dst] - xw[src]) + e @ self.beta_e.T  # (m, d_e)
         incoming = torch.zeros(len(x), e.shape[1], dtype=e.dtype, device=e.device)
         incoming.index_add_(0, dst, e)  # (n, d_e): sum of the edges that end at each node
         x_new = x + incoming @ self.w_ne + x @ self.beta_n.T  # (n, d_n)

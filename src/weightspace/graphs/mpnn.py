@@ -29,7 +29,7 @@ class MessagePassingStep(nn.Module):
     def forward(self, x: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         """x (n, d), e (m, d_e) -> (n, d)."""
         src, dst = edge_index
-        messages = self.w_msg(x)[src] + self.w_edge(e)  # (m, d)
+        messages = self.w_msg(x)[src] + e  # (m, d): e was projected once per layer
         total = torch.zeros_like(x).index_add_(0, dst, messages)
         degree = torch.bincount(dst, minlength=len(x)).clamp(min=1).unsqueeze(1)
         return x + self.act(self.drop(self.w_self(x) + total / degree))
@@ -54,8 +54,9 @@ class MPNN(nn.Module):
         x_in = graph.x
         x, e = self.node_encoder(x_in), self.edge_encoder(_edge_features(graph))
         for step in self.steps:
+            e_msg = step.w_edge(e)  # (m, d): the edge states never change
             for _ in range(self.config.steps):
-                x = step(x, e, graph.edge_index)
+                x = step(x, e_msg, graph.edge_index)
                 if trace is not None:
                     trace.append(x.detach())
             x = self.node_skip(torch.cat([x_in, x], 1))
