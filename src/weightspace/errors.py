@@ -44,7 +44,11 @@ class DatasetError(FileFormatError):
 
 def check_choice(field: str, value: object, allowed: tuple | list | dict) -> None:
     """Raise a `ConfigError` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
+    try:
+        known = value in allowed
+    except TypeError:  # an unhashable value (a list, a table) against a dict of choices
+        known = False
+    if not known:
         names = ", ".join(repr(a) for a in allowed)
         raise ConfigError(field, f"one of {names}", value, "Pick one of the allowed values.")
 

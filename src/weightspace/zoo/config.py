@@ -10,16 +10,17 @@ draw per model. In a JSON/TOML config file:
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
 import math
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
+from weightspace.config import coerce, read_config_file
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
 from weightspace.zoo.datasets import DatasetConfig
@@ -38,16 +39,12 @@ class Factor:
     distribution: str = "grid"
 
     def __post_init__(self) -> None:
-        check_choice("factor distribution", self.distribution, DISTRIBUTIONS)
+        _check_factor("factor", self.values, self.distribution)
         object.__setattr__(self, "values", tuple(self.values))
-        if not self.values:
-            raise ConfigError("factor values", "at least one value", self.values)
-        if self.distribution in ("uniform", "loguniform") and len(self.values) != 2:
-            raise ConfigError(f"{self.distribution} factor", "[low, high]", list(self.values))
 
     @classmethod
     def parse(cls, name: str, raw: Any) -> Factor:
-        """Read a factor from a config file value (scalar, list or {distribution: values})."""
+        """Factor ``name`` from a config file value (scalar, list or {distribution: values})."""
         if isinstance(raw, Factor):
             return raw
         if isinstance(raw, dict):
@@ -56,10 +53,12 @@ class Factor:
                     name, f"a value, a list, or one of {{{', '.join(DISTRIBUTIONS)}: [...]}}", raw
                 )
             ((distribution, values),) = raw.items()
-            return cls(tuple(values), distribution)
-        if isinstance(raw, (list, tuple)):
-            return cls(tuple(raw))
-        return cls((raw,))
+        elif isinstance(raw, (list, tuple)):
+            distribution, values = "grid", raw
+        else:
+            distribution, values = "grid", (raw,)
+        _check_factor(name, values, distribution)  # named here: the class does not know its name
+        return cls(tuple(values), distribution)
 
     def grid(self) -> tuple:
         return self.values if self.distribution == "grid" else (None,)
@@ -76,6 +75,30 @@ class Factor:
         if self.distribution == "grid":
             return self.values[0] if len(self.values) == 1 else list(self.values)
         return {self.distribution: list(self.values)}
+
+
+def _check_factor(name: str, values: Any, distribution: str) -> None:
+    """A factor's values fit its distribution: a non-empty list; [low, high] with low < high for
+    the continuous ones (low > 0 for loguniform)."""
+    check_choice(f"{name} distribution", distribution, DISTRIBUTIONS)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(name, "a value or a non-empty list of values", values)
+    try:
+        hash(tuple(values))
+    except TypeError:
+        raise ConfigError(name, "plain values (numbers or strings)", list(values)) from None
+    if distribution not in ("uniform", "loguniform"):
+        return
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not numbers or not all(map(math.isfinite, values)):
+        raise ConfigError(name, f"{{{distribution} = [low, high]}} of two numbers", list(values))
+    low, high = values
+    if not low < high:
+        raise ConfigError(
+            name, f"{distribution} [low, high] with low < high", list(values), "Swap the two"
+        )
+    if distribution == "loguniform" and low <= 0:
+        raise ConfigError(name, "loguniform bounds > 0", list(values))
 
 
 FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
@@ -111,26 +134,35 @@ class ZooConfig:
     )
 
     def __post_init__(self) -> None:
+        hints = _field_types()
+        for f in fields(self):  # types first: `seeds = true` or `epochs = "3"` is an error
+            value = getattr(self, f.name)
+            if f.name in FACTORS:
+                value = value if isinstance(value, Factor) else Factor.parse(f.name, value)
+            elif f.name == "dataset" and isinstance(value, str):
+                value = DatasetConfig(value)
+            else:
+                value = coerce(f.name, hints[f.name], value)
+            object.__setattr__(self, f.name, value)
         check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
         check_choice("train_metrics", self.train_metrics, ("running", "full"))
-        for name in FACTORS:
-            factor = getattr(self, name)
-            if not isinstance(factor, Factor):
-                object.__setattr__(self, name, Factor.parse(name, factor))
         self._check_factor_values()
-        for name in ("seeds", "batch_size", "shard_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(name, "an integer >= 1", getattr(self, name))
-        if not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ConfigError("epochs", "an integer >= 0", self.epochs)
+        for name, low in (("seeds", 1), ("batch_size", 1), ("shard_size", 1), ("epochs", 0)):
+            if getattr(self, name) < low:
+                raise ConfigError(name, f"an integer >= {low}", getattr(self, name))
+        if self.seed < 0:
+            raise ConfigError("seed", "an integer >= 0 (the zoo's master seed)", self.seed)
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError("hidden", "layer widths >= 1", list(self.hidden))
         if self.checkpoint_epochs is not None:
-            epochs = tuple(sorted(set(int(e) for e in self.checkpoint_epochs)))
+            epochs = tuple(sorted(set(self.checkpoint_epochs)))
             if not epochs or epochs[0] < 0 or epochs[-1] > self.epochs:
                 raise ConfigError(
-                    "checkpoint_epochs", f"epochs within 0..{self.epochs}", self.checkpoint_epochs
+                    "checkpoint_epochs",
+                    f"epochs within 0..{self.epochs}",
+                    list(self.checkpoint_epochs),
                 )
             object.__setattr__(self, "checkpoint_epochs", epochs)
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def _check_factor_values(self) -> None:
         allowed = {"activation": ACTIVATIONS, "init": INITS, "optimizer": OPTIMIZERS}
@@ -203,39 +235,24 @@ class ZooConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ZooConfig:
         """Build from a plain dict; an unknown key is an error, never silently ignored."""
+        if not isinstance(raw, dict):
+            raise ConfigError("zoo config", "a table of settings ({...})", type(raw).__name__)
         _reject_unknown("zoo config", raw, {f.name for f in fields(cls)})
-        values = dict(raw)
-        if "dataset" in values:
-            dataset = values["dataset"]
-            if isinstance(dataset, str):
-                dataset = {"name": dataset}
-            _reject_unknown("dataset", dataset, {f.name for f in fields(DatasetConfig)})
-            values["dataset"] = DatasetConfig(**dataset)
-        if "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
-        if values.get("checkpoint_epochs") is not None:
-            values["checkpoint_epochs"] = tuple(values["checkpoint_epochs"])
-        return cls(**values)
+        return cls(**raw)  # __post_init__ checks and converts every value
 
     @classmethod
     def from_file(cls, path: str | Path) -> ZooConfig:
-        """Read a ``.json`` or ``.toml`` zoo config."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ConfigError("--config", "a readable .json or .toml file", str(path)) from err
-        try:
-            raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError(
-                "--config", f"valid {path.suffix or 'JSON'} ({err})", str(path)
-            ) from None
-        return cls.from_dict(raw)
+        """Read a ``.json`` or ``.toml`` zoo config (suffix in any case)."""
+        return cls.from_dict(read_config_file(path))
 
     def with_changes(self, **changes: Any) -> ZooConfig:
         """A copy with some fields changed; factors may be given as plain values or lists."""
         return replace(self, **changes)
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(ZooConfig)
 
 
 def _reject_unknown(where: str, raw: dict[str, Any], known: set[str]) -> None:

@@ -30,11 +30,13 @@ from weightspace.zoo.storage import (
     SHARDS,
     TABLE,
     atomic_write_json,
+    check_output_dir,
     finished_shard,
     read_json,
     sha256_file,
     shard_name,
     software_versions,
+    sweep_temporaries,
     write_shard,
     write_table,
 )
@@ -130,30 +132,40 @@ _COLUMNS = {
 }
 
 
-def _prepare_directory(out: Path, config: ZooConfig) -> None:
-    if out.exists() and not out.is_dir():
-        raise ZooFormatError(out, "exists and is not a directory", "Choose another --out")
+def _prepare_directory(out: Path, config: ZooConfig) -> bool:
+    """Check ``out`` can take this zoo; True when it holds this config's (partial) zoo."""
+    check_output_dir(out, "--out")
     progress_path = out / PROGRESS
     if progress_path.exists():
         recorded = read_json(progress_path, "progress file").get("config")
-        if recorded != config.to_dict():
-            raise ConfigError(
-                "--out",
-                "a new directory, or one holding a partial zoo of the same config",
-                str(out),
-                "This directory holds a zoo of a different config: choose another --out",
-            )
-    elif out.exists() and any(out.iterdir()):
+        if recorded == config.to_dict():
+            return True
+        if _only_ours(out):  # an attempt that finished no shard: nothing to keep
+            return False
+        raise ConfigError(
+            "--out",
+            "a new directory, or one holding a partial zoo of the same config",
+            str(out),
+            "This directory holds a zoo of a different config: choose another --out",
+        )
+    if out.exists() and any(out.iterdir()):
         raise ConfigError(
             "--out",
             "an empty or new directory (or a partial zoo to resume)",
             str(out),
             "Choose another --out, or remove the directory",
         )
-    else:
-        atomic_write_json(
-            progress_path, {"format_version": FORMAT_VERSION, "config": config.to_dict()}
-        )
+    return False
+
+
+def _only_ours(out: Path) -> bool:
+    """``out`` holds nothing but a progress file, an empty shards folder and temporaries."""
+    sweep_temporaries(out)
+    sweep_temporaries(out / SHARDS)
+    shards = out / SHARDS
+    if shards.is_dir() and any(shards.iterdir()):
+        return False
+    return {p.name for p in out.iterdir()} <= {PROGRESS, SHARDS}
 
 
 def _run_inprocess(
@@ -204,14 +216,25 @@ def create_zoo(
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device", "cpu (no CUDA device is visible)", device)
     out = Path(out)
-    _prepare_directory(out, config)
+    resume = _prepare_directory(out, config)
+    # validate everything before the first write: a failed start leaves nothing behind
     splits = load_dataset(config.dataset)
     specs = config.members(splits.input_shape, splits.num_classes)
     shards = plan_shards(specs, config.shard_size)
+    if resume:
+        sweep_temporaries(out)  # a killed run's half-written files
+        sweep_temporaries(out / SHARDS)
+    else:
+        atomic_write_json(
+            out / PROGRESS, {"format_version": FORMAT_VERSION, "config": config.to_dict()}
+        )
     done = {s.index: finished_shard(out, s.index) for s in shards}
     todo = [s for s in shards if done[s.index] is None]
     if not todo and (out / MANIFEST).is_file():
-        return open_zoo(out)  # finished earlier: open it, rewrite nothing
+        try:
+            return open_zoo(out)  # finished earlier: open it, rewrite nothing
+        except ZooFormatError:
+            pass  # a damaged table or manifest: rebuilt below from the intact shards
     from tqdm import tqdm
 
     total = len(specs) * config.epochs

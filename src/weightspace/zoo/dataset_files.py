@@ -13,6 +13,7 @@ Each reader returns ``(train_x, train_y, test_x, test_y)``: float32 images in [0
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,13 @@ def _find(root: Path, *names: str) -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (the MNIST format); ``.gz`` files are decompressed."""
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise DatasetError(
+            path, f"cannot read the file ({err})", "The file is damaged; fetch it again"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DatasetError(
             path, "not an IDX file (bad magic number)", "Check the file is MNIST-format"
@@ -82,7 +89,10 @@ CIFAR_RECORD = 1 + 3 * 32 * 32
 
 
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    raw = np.fromfile(path, dtype=np.uint8)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise DatasetError(path, f"cannot read the file ({err})") from None
     if raw.size == 0 or raw.size % CIFAR_RECORD:
         raise DatasetError(
             path,

@@ -7,13 +7,16 @@ version) and ``svhn`` (``.mat``); see `weightspace.zoo.dataset_files`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from weightspace.config import coerce
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo import dataset_files
 
@@ -25,7 +28,9 @@ class DatasetConfig:
     ``root`` is the folder of the files for the file-based datasets. Datasets without an official
     test split (digits, tetris) are split ``1 - val - test / val / test``; the others carve the
     validation split out of their training files. ``train_fraction`` keeps a seeded subset of the
-    training split (the NeurIPS 2021 zoos vary it).
+    training split (the NeurIPS 2021 zoos vary it). ``label_noise`` replaces that share of the
+    training labels by a different class, drawn with ``split_seed`` (validation and test labels
+    stay clean), as in the 10 % label-noise collection of Zhou et al. 2024.
     """
 
     name: str = "digits"
@@ -33,17 +38,28 @@ class DatasetConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     train_fraction: float = 1.0
+    label_noise: float = 0.0
     split_seed: int = 0
     tetris_samples: int = 1000
 
     def __post_init__(self) -> None:
+        hints = _field_types()
+        for f in fields(self):  # `split_seed = "1"` or `tetris_samples = true` is an error
+            object.__setattr__(
+                self, f.name, coerce(f"dataset.{f.name}", hints[f.name], getattr(self, f.name))
+            )
         check_choice("dataset", self.name, tuple(LOADERS))
+        for name, low in (("split_seed", 0), ("tetris_samples", 10)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"dataset.{name}", f"an integer >= {low}", getattr(self, name))
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 raise ConfigError(name, "a fraction in (0, 0.5)", value)
         if not 0.0 < self.train_fraction <= 1.0:
             raise ConfigError("train_fraction", "a fraction in (0, 1]", self.train_fraction)
+        if not 0.0 <= self.label_noise < 1.0:
+            raise ConfigError("label_noise", "a share in [0, 1)", self.label_noise)
         if self.name in dataset_files.FILE_DATASETS and self.root is None:
             raise ConfigError(
                 "dataset.root",
@@ -54,6 +70,11 @@ class DatasetConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@functools.cache
+def _field_types() -> dict:
+    return typing.get_type_hints(DatasetConfig)
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,8 @@ def load_dataset(config: DatasetConfig) -> Splits:
             ]
         )
         train_x, train_y = train_x[keep], train_y[keep]
+    if config.label_noise > 0:
+        train_y = _noisy_labels(train_y, config.label_noise, config.split_seed + 2)
     mean = train_x.mean(axis=(0, 2, 3), keepdims=True)
     std = train_x.std(axis=(0, 2, 3), keepdims=True) + 1e-8
 
@@ -179,6 +202,17 @@ def load_dataset(config: DatasetConfig) -> Splits:
         labels(test_y),
         num_classes,
     )
+
+
+def _noisy_labels(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """A copy of ``labels`` where a seeded ``share`` of them is moved to another class."""
+    rng = np.random.default_rng(seed)
+    classes = int(labels.max()) + 1
+    flip = rng.permutation(len(labels))[: round(share * len(labels))]
+    noisy = labels.copy()
+    # a shift of 1..classes-1 always lands on a different class
+    noisy[flip] = (labels[flip] + rng.integers(1, classes, len(flip))) % classes
+    return noisy
 
 
 def _file_loader(name: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,9 +14,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from weightspace.config import from_mapping
 from weightspace.errors import ConfigError, ZooFormatError
-from weightspace.zoo.architectures import ArchConfig, build_model
+from weightspace.zoo.architectures import ArchConfig, build_model, build_module
 from weightspace.zoo.config import ZooConfig
+from weightspace.zoo.datasets import DatasetConfig
+from weightspace.zoo.layers import INITS
 from weightspace.zoo.storage import FORMAT_VERSION, MANIFEST, TABLE, read_json, sha256_file
 
 
@@ -34,15 +38,23 @@ class Zoo:
         self.root = root
         self.manifest = manifest
         self.table = table
+        where = root / MANIFEST
         # an imported zoo has no config of ours (and maybe no registry architecture)
-        self.config = ZooConfig.from_dict(manifest["config"]) if manifest["config"] else None
+        try:
+            self.config = ZooConfig.from_dict(manifest["config"]) if manifest["config"] else None
+        except ConfigError as err:
+            raise ZooFormatError(where, f"config is not a valid zoo config ({err})") from None
         arch = manifest["architecture"]
         # state-dict order: the flat vector, the tokens and `load_state_dict` all rely on it
-        self.keys: list[str] = arch.get("order") or _state_dict_order(arch["config"])
+        try:
+            self.keys: list[str] = arch.get("order") or _state_dict_order(arch["config"])
+        except (KeyError, TypeError, ValueError, ConfigError) as err:
+            raise ZooFormatError(where, f"architecture.config is not readable ({err})") from None
         if sorted(self.keys) != sorted(arch["parameters"]):
-            raise ZooFormatError(root / MANIFEST, "architecture.order does not list the parameters")
+            raise ZooFormatError(where, "architecture.order does not list the parameters")
         self.shapes = {k: tuple(v["shape"]) for k, v in arch["parameters"].items()}
         self.dtypes = {k: v["dtype"] for k, v in arch["parameters"].items()}
+        _check_table(root, manifest, table)
         self._shard = table.column("shard").to_numpy()
         self._shard_row = table.column("shard_row").to_numpy()
         self._handles: dict[Path, object] = {}
@@ -65,8 +77,28 @@ class Zoo:
         return self.table.column(name).to_numpy(zero_copy_only=False)
 
     @property
+    def content_sha256(self) -> str:
+        """One hash of the zoo's content (its table and shards, from the manifest's hashes)."""
+        files = [self.manifest["table"]["sha256"]] + [s["sha256"] for s in self.manifest["shards"]]
+        return hashlib.sha256(" ".join(files).encode()).hexdigest()
+
+    @property
     def name(self) -> str:
         return str(self.manifest.get("name", self.root.name))
+
+    @property
+    def dataset(self) -> DatasetConfig:
+        """The task the zoo's networks solve (created zoos know it; imports get it attached)."""
+        stored = (self.manifest.get("dataset") or {}).get("config")
+        if not stored:
+            raise ConfigError(
+                "dataset",
+                "a zoo with its task attached",
+                f"{self.root} (imported without one)",
+                fix=f"Run `weightspace zoo attach {self.root} --dataset NAME` "
+                "(and --data-root DIR for files on disk)",
+            )
+        return from_mapping(DatasetConfig, stored, where=f"{self.root / MANIFEST} dataset")
 
     def arch(self, row: int) -> ArchConfig:
         """The architecture config of one checkpoint (its activation, dropout and init)."""
@@ -74,9 +106,17 @@ class Zoo:
         if base is None:
             raise ConfigError(
                 "architecture",
+                "a zoo whose network can be built",
+                f"{self.root} (its network is known only from its weights)",
+                fix=f"Run `weightspace zoo attach {self.root} --arch NAME` (a registry network, "
+                "see `weightspace zoo presets`) or `--module package.module:Class`",
+            )
+        if "module" in base:
+            raise ConfigError(
+                "architecture",
                 "a registry architecture",
-                "an imported network without one",
-                fix="Read its weights with zoo.state_dict(row) or zoo.flat(rows)",
+                base["module"],
+                fix="Use zoo.model(row) for a user network",
             )
         values = {
             k: self.table.column(k)[row].as_py() if k in self.table.column_names else base.get(k)
@@ -88,7 +128,9 @@ class Zoo:
             base["num_classes"],
             values["activation"] or "relu",
             values["dropout"] or 0.0,
-            values["init"] or "default",
+            # an imported zoo's own init names (e.g. TensorFlow's he_normal) mean nothing here:
+            # its weights are loaded, never initialized
+            values["init"] if values["init"] in INITS else "default",
             tuple(base["hidden"]),
         )
 
@@ -109,15 +151,14 @@ class Zoo:
                 for key in self.keys:
                     block = handle.get_slice(key)[lo:hi]
                     out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
-            except (SafetensorError, OSError, KeyError) as err:
-                raise ZooFormatError(
-                    path, f"cannot read weights ({err})", "Recreate the zoo"
-                ) from None
+            except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as err:
+                raise ZooFormatError(path, f"cannot read weights ({err})", _repair(self)) from None
         return out
 
     def state_dicts(self, rows: Sequence[int] | np.ndarray) -> list[dict[str, torch.Tensor]]:
         stacked = self.weights(rows)
-        return [{k: v[i] for k, v in stacked.items()} for i in range(len(rows))]
+        n = len(next(iter(stacked.values()))) if stacked else 0
+        return [{k: v[i] for k, v in stacked.items()} for i in range(n)]
 
     def state_dict(self, row: int) -> dict[str, torch.Tensor]:
         return self.state_dicts([row])[0]
@@ -139,8 +180,13 @@ class Zoo:
 
     def model(self, row: int) -> nn.Module:
         """The network of one checkpoint, weights loaded, in eval mode."""
-        net = build_model(self.arch(row))
-        net.load_state_dict(self.state_dict(row))
+        base = self.manifest["architecture"]["config"] or {}
+        net = build_module(base["module"]) if "module" in base else build_model(self.arch(row))
+        state = self.state_dict(row)
+        names = list(net.state_dict())
+        if names != list(state):  # a network attached to imported weights: same shapes, by order
+            state = dict(zip(names, state.values(), strict=True))
+        net.load_state_dict(state)
         return net.eval()
 
     def _handle(self, path: Path):  # noqa: ANN202 - safetensors' handle type is private
@@ -151,11 +197,28 @@ class Zoo:
             self._handles[path] = safe_open(path, framework="pt")
         return self._handles[path]
 
-    def _check_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise ConfigError("rows", f"indices in 0..{len(self) - 1}", rows.tolist()[:5])
-        return rows
+    def rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Row indices (n,) int64 from indices or from a boolean mask over all checkpoints."""
+        array = np.asarray(rows)
+        if array.dtype == bool:  # a mask, not the indices 0 and 1
+            if array.shape != (len(self),):
+                raise ConfigError(
+                    "rows", f"row indices or a boolean mask of {len(self)} values", array.shape
+                )
+            return np.flatnonzero(array)
+        array = array.reshape(-1)
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            numeric = np.issubdtype(array.dtype, np.number)
+            if not numeric or not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+                raise ConfigError(
+                    "rows", "integer row indices or a boolean mask", array.tolist()[:5]
+                )
+        array = array.astype(np.int64)
+        if array.size and (array.min() < 0 or array.max() >= len(self)):
+            raise ConfigError("rows", f"indices in 0..{len(self) - 1}", array.tolist()[:5])
+        return array
+
+    _check_rows = rows
 
 
 def _state_dict_order(config: dict) -> list[str]:
@@ -174,6 +237,88 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name.removeprefix("torch."))
 
 
+def _repair(zoo_or_manifest: Zoo | dict) -> str:
+    """The fix for a damaged file, true for how this zoo was made."""
+    manifest = zoo_or_manifest.manifest if isinstance(zoo_or_manifest, Zoo) else zoo_or_manifest
+    if manifest.get("source"):
+        return "Restore the file from a backup, or import the zoo again into a new --out"
+    return (
+        "Restore the file, or run the same `weightspace zoo create` with this --out again: "
+        "it retrains damaged shards and rebuilds the table and manifest"
+    )
+
+
+def _check_manifest(root: Path, manifest: dict) -> None:
+    """The manifest has the structure the reader relies on (a crafted file is refused here)."""
+    where = root / MANIFEST
+
+    def bad(problem: str) -> ZooFormatError:
+        return ZooFormatError(where, problem, _repair(manifest))
+
+    for required in ("config", "architecture", "shards", "table"):
+        if required not in manifest:
+            raise bad(f"missing field {required!r}")
+    if manifest["config"] is not None and not isinstance(manifest["config"], dict):
+        raise bad("config must be an object or null")
+    arch, shards, table = manifest["architecture"], manifest["shards"], manifest["table"]
+    if not isinstance(arch, dict) or not isinstance(arch.get("parameters"), dict):
+        raise bad("architecture.parameters must be an object")
+    if not isinstance(arch.get("config"), (dict, type(None))):
+        raise bad("architecture.config must be an object or null")
+    if not isinstance(arch.get("order", []), list):
+        raise bad("architecture.order must be a list of parameter names")
+    for key, value in arch["parameters"].items():
+        shape = value.get("shape") if isinstance(value, dict) else None
+        dtype = value.get("dtype") if isinstance(value, dict) else None
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise bad(f"parameter {key!r}: shape must be a list of sizes >= 0")
+        if not isinstance(dtype, str) or not isinstance(
+            getattr(torch, dtype.removeprefix("torch."), None), torch.dtype
+        ):
+            raise bad(f"parameter {key!r}: unknown dtype {dtype!r}")
+    if not isinstance(table, dict) or not isinstance(table.get("sha256"), str):
+        raise bad("table must be an object with a sha256")
+    if not isinstance(shards, list):
+        raise bad("shards must be a list")
+    for entry in shards:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        # a plain file name inside shards/: a crafted manifest cannot point outside the zoo
+        ok = isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
+        if not ok or not isinstance(entry.get("sha256"), str):
+            raise bad(f"shards: entry {entry!r} needs a plain file name and a sha256")
+        if not isinstance(entry.get("rows", 0), int):
+            raise bad(f"shards: entry {name!r} has a non-integer row count")
+
+
+def _check_table(root: Path, manifest: dict, table: pa.Table) -> None:
+    """The table's location columns point into the shards the manifest lists."""
+    where = root / TABLE
+    for name in ("model_id", "epoch", "shard", "shard_row"):
+        if name not in table.column_names:
+            raise ZooFormatError(where, f"missing column {name!r}", _repair(manifest))
+        if not pa.types.is_integer(table.schema.field(name).type):
+            raise ZooFormatError(where, f"column {name!r} is not integer", _repair(manifest))
+        if table.column(name).null_count:
+            raise ZooFormatError(where, f"column {name!r} has missing values", _repair(manifest))
+    rows = {e["file"]: e.get("rows") for e in manifest["shards"]}
+    shard, local = table.column("shard").to_numpy(), table.column("shard_row").to_numpy()
+    for index in np.unique(shard):
+        file = f"shard-{int(index):05d}.safetensors"
+        if index < 0 or file not in rows:
+            raise ZooFormatError(where, f"rows point to shard {index}, which the manifest lacks")
+        limit = rows[file]
+        used = local[shard == index]
+        if used.min() < 0 or (limit is not None and used.max() >= limit):
+            raise ZooFormatError(
+                where,
+                f"shard_row {int(used.max() if used.min() >= 0 else used.min())} is outside "
+                f"shard {int(index)} ({limit} rows)",
+                _repair(manifest),
+            )
+
+
 def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
     """Open a zoo directory; with ``verify`` every file's sha256 is checked against the manifest."""
     root = Path(path)
@@ -188,23 +333,25 @@ def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
             f"format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}",
             "Upgrade weightspace or recreate the zoo",
         )
-    for required in ("config", "architecture", "shards", "table"):
-        if required not in manifest:
-            raise ZooFormatError(root / MANIFEST, f"missing field {required!r}")
+    _check_manifest(root, manifest)
     if verify:
         files = [(TABLE, manifest["table"]["sha256"])]
         files += [(f"shards/{s['file']}", s["sha256"]) for s in manifest["shards"]]
         for name, expected in files:
             if not (root / name).is_file():
-                raise ZooFormatError(root / name, "file listed in the manifest is missing")
+                raise ZooFormatError(
+                    root / name, "file listed in the manifest is missing", _repair(manifest)
+                )
             if sha256_file(root / name) != expected:
                 raise ZooFormatError(
                     root / name,
                     "sha256 does not match the manifest: the file is corrupt or was modified",
-                    "Restore the file or recreate the zoo (zoo create resumes from intact shards)",
+                    _repair(manifest),
                 )
     try:
         table = pq.read_table(root / TABLE)
     except (pa.ArrowException, OSError) as err:
-        raise ZooFormatError(root / TABLE, f"cannot read the table ({err})") from None
+        raise ZooFormatError(
+            root / TABLE, f"cannot read the table ({err})", _repair(manifest)
+        ) from None
     return Zoo(root, manifest, table)

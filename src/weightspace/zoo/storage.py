@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 import torch
 from safetensors.torch import save
 
-from weightspace.errors import ZooFormatError
+from weightspace.errors import ConfigError, ZooFormatError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -56,6 +57,72 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.remove(tmp)
 
 
+# what `atomic_write` leaves behind when the process is killed: ".NAME.<8 random>.tmp"
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the stale temporaries `atomic_write` left in ``folder`` (a killed run's); returns
+    them. Call it only on folders the package owns (a zoo, a run directory)."""
+    removed = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if _TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _writable_parent(path: Path, flag: str) -> None:
+    """The nearest existing folder above ``path`` is a folder we may write in."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(flag, "a path inside a folder", str(path), f"{parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(flag, "a path in a folder you can write to", str(path), "Pick another")
+
+
+def check_output_file(
+    path: str | Path, flag: str, overwrite: bool = False, inputs: tuple = ()
+) -> Path:
+    """Refuse an output file that would destroy something: a folder, a file inside one of the
+    ``inputs`` folders (an input zoo), or any existing file unless ``overwrite``."""
+    path = Path(path)
+    for folder in inputs:
+        if path.absolute().resolve().is_relative_to(Path(folder).absolute().resolve()):
+            raise ConfigError(
+                flag, f"a path outside the input {folder}", str(path), "Write it elsewhere"
+            )
+    if path.is_dir():
+        raise ConfigError(flag, "a file name, not a directory", str(path))
+    if path.exists() and not overwrite:
+        raise ConfigError(
+            flag,
+            "a new file",
+            str(path),
+            "It exists: pass --overwrite to replace it, or choose another name",
+        )
+    _writable_parent(path, flag)
+    if path.exists() and not os.access(path.parent, os.W_OK):
+        raise ConfigError(flag, "a file in a folder you can write to", str(path))
+    return path
+
+
+def check_output_dir(path: str | Path, flag: str) -> Path:
+    """An output folder: new, or an existing folder (the caller checks what is inside)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(flag, "a directory", str(path), "It is a file: choose another path")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(flag, "a directory you can write to", str(path))
+    else:
+        _writable_parent(path, flag)
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
@@ -72,9 +139,13 @@ def read_json(
     path: Path, what: str, fix: str = "Is this a weightspace zoo directory?"
 ) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ZooFormatError(path, f"{what} not found", fix) from None
+    except IsADirectoryError:
+        raise ZooFormatError(path, f"{what} is a directory, not a JSON file", fix) from None
+    except OSError as err:
+        raise ZooFormatError(path, f"cannot read the {what} ({err.strerror})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ZooFormatError(path, f"{what} is not valid JSON ({err})") from None
     if not isinstance(value, dict):
