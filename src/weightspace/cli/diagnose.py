@@ -1,0 +1,118 @@
+"""`weightspace diagnose grid | metrics | fit | evaluate | model` (MD tree, Zhou et al. 2024)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from weightspace.cli.common import group
+from weightspace.config import add_config_arguments, config_from_args
+
+
+def _grid(args: argparse.Namespace) -> None:
+    from weightspace.diagnose import GridConfig, grid_preset, train_grid
+
+    base = grid_preset(args.preset) if args.preset else None
+    config = config_from_args(GridConfig, args, base=base)
+    cells = train_grid(config, args.out, progress=not args.quiet)
+    print(f"wrote {len(cells)} cells of {config.seeds} seeds to {args.out}")
+
+
+def _metrics(args: argparse.Namespace) -> None:
+    from weightspace.diagnose import MetricsConfig, compute_metrics
+
+    config = config_from_args(MetricsConfig, args)
+    table = compute_metrics(args.zoo, args.out, config, args.overwrite, progress=not args.quiet)
+    print(f"wrote {len(table['bs'])} configurations to {args.out}")
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from weightspace.diagnose import MDTree, read_metrics
+    from weightspace.diagnose.protocols import EvaluateConfig, usable
+    from weightspace.errors import ConfigError
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise ConfigError("--out", "a file that does not exist yet", args.out, "Pass --overwrite")
+    config = EvaluateConfig(question=args.question, search=args.search)
+    table = usable(read_metrics(args.train), config)
+    tree = MDTree(args.question, args.search).fit(table)
+    tree.save(args.out)
+    features = [t.feature for t in tree.shape.thresholds]
+    print(f"fitted on {len(table['bs'])} rows, training accuracy {100 * tree.score(table):.1f} %")
+    for name, value in zip(features, tree.thresholds_, strict=True):
+        print(f"  {name} <= {value:.4g}")
+    print(f"wrote {args.out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from weightspace.diagnose import EvaluateConfig, evaluate, format_results, read_metrics
+
+    config = config_from_args(EvaluateConfig, args)
+    results = evaluate(read_metrics(args.train), read_metrics(args.test), config)
+    print(format_results(results, config))
+    if args.json:
+        from weightspace.zoo.storage import atomic_write_json
+
+        atomic_write_json(Path(args.json), {"config": config.__dict__, "results": results})
+
+
+SHOWN = ("train_error", "test_error", "hessian_t", "hessian_e", "mode_connectivity",
+         "mode_connectivity_peak", "CKA")  # fmt: skip
+
+
+def _model(args: argparse.Namespace) -> None:
+    from weightspace.diagnose import MDTree, MetricsConfig, diagnose_zoo
+
+    tree = MDTree.load(args.tree)
+    config = config_from_args(MetricsConfig, args)
+    for row, label, path in diagnose_zoo(args.checkpoint, tree, config):
+        print(f"{row['zoo']} (width {row['width']}, batch {row['bs']}, data {row['data']}/10, "
+              f"{row['n_seeds']} seeds): {tree.shape.label} = {label}")  # fmt: skip
+        for line in path:
+            print(f"  {line}")
+        shown = {k: row[k] for k in SHOWN}
+        print("  metrics: " + json.dumps({k: round(float(v), 4) for k, v in shown.items()}))
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from weightspace.diagnose import EvaluateConfig, GridConfig, MetricsConfig
+    from weightspace.diagnose.grid import GRID_PRESETS
+    from weightspace.diagnose.tree import SHAPES
+
+    sub = group(commands, "diagnose", "why a model fell short: loss-landscape metrics, MD tree")
+    grid = sub.add_parser("grid", help="train a width x batch x data grid (one zoo per cell)")
+    grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
+    grid.add_argument("--out", required=True, help="grid directory (resumed if partial)")
+    grid.add_argument("--quiet", action="store_true")
+    add_config_arguments(grid, GridConfig)
+    grid.set_defaults(run=_grid)
+
+    metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")
+    metrics.add_argument("zoo", help="a zoo directory or a grid directory")
+    metrics.add_argument("--out", required=True, help="TABLE.parquet")
+    metrics.add_argument("--overwrite", action="store_true")
+    metrics.add_argument("--quiet", action="store_true")
+    add_config_arguments(metrics, MetricsConfig)
+    metrics.set_defaults(run=_metrics)
+
+    fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes FITTED.json")
+    fit.add_argument("--train", required=True, help="metrics table (.parquet or published .csv)")
+    fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
+    fit.add_argument("--search", choices=("bounded", "scan"), default="bounded")
+    fit.add_argument("--out", required=True, help="FITTED.json")
+    fit.add_argument("--overwrite", action="store_true")
+    fit.set_defaults(run=_fit)
+
+    ev = sub.add_parser("evaluate", help="MD tree vs baseline trees under a transfer protocol")
+    ev.add_argument("--train", required=True, help="table to fit on (.parquet or .csv)")
+    ev.add_argument("--test", required=True, help="table to score on (.parquet or .csv)")
+    ev.add_argument("--json", help="also write the results here")
+    add_config_arguments(ev, EvaluateConfig)
+    ev.set_defaults(run=_evaluate)
+
+    model = sub.add_parser("model", help="diagnose the configuration(s) of a zoo with a tree")
+    model.add_argument("checkpoint", help="a zoo directory holding >= 2 seeds of a configuration")
+    model.add_argument("--tree", required=True, help="FITTED.json from `diagnose fit`")
+    add_config_arguments(model, MetricsConfig)
+    model.set_defaults(run=_model)

@@ -1,0 +1,203 @@
+"""Loss-landscape and validation metrics of every configuration of a zoo (Zhou et al. 2024).
+
+A configuration is the set of models that differ only in their seed. Per configuration the
+table holds the seed means of train/test loss and error, ln of the mean Hessian trace and top
+eigenvalue, mode connectivity between its first two seeds and the CKA of its seeds' outputs, in
+the column layout of the published MD-tree tables.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from weightspace.diagnose.cka import mixup_inputs, seed_cka
+from weightspace.diagnose.connectivity import CurveConfig, mode_connectivity
+from weightspace.diagnose.hessian import hessian_metrics
+from weightspace.diagnose.stack import Stack
+from weightspace.errors import ConfigError
+from weightspace.zoo import Zoo, build_model, load_dataset
+from weightspace.zoo.datasets import Splits
+
+CONFIG_FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """What `zoo_metrics` computes and how."""
+
+    hessian_samples: int = field(
+        default=200, metadata={"help": "training samples of the fixed Hessian batch"}
+    )
+    hessian_iters: int = field(default=100, metadata={"help": "max Hutchinson/power iterations"})
+    hessian_tol: float = field(default=1e-3, metadata={"help": "relative stopping tolerance"})
+    cka_samples: int = field(default=200, metadata={"help": "mixup inputs for CKA"})
+    mixup_alpha: float = field(default=16.0, metadata={"help": "λ ~ Beta(alpha, alpha)"})
+    curve: Literal["bezier", "line"] = field(
+        default="bezier",
+        metadata={
+            "help": "mode connectivity by a trained Bézier curve, or the straight line "
+            "(cheaper; a deviation from the published metric)"
+        },
+    )
+    curve_epochs: int = field(default=10, metadata={"help": "epochs of training the bend"})
+    curve_batch_size: int = 64
+    curve_lr: float = 0.01
+    batched: bool = field(
+        default=True, metadata={"help": "all models of a zoo at once (torch.func) or one by one"}
+    )
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("hessian_samples", "hessian_iters", "cka_samples"):
+            if getattr(self, name) < 2:
+                raise ConfigError(name, "an integer >= 2", getattr(self, name))
+        if not self.hessian_tol >= 0:
+            raise ConfigError("hessian_tol", "a number >= 0", self.hessian_tol)
+        if self.mixup_alpha <= 0:
+            raise ConfigError("mixup_alpha", "a number > 0", self.mixup_alpha)
+        CurveConfig(self.curve, self.curve_epochs, self.curve_batch_size, self.curve_lr)
+
+    @property
+    def curve_config(self) -> CurveConfig:
+        return CurveConfig(self.curve, self.curve_epochs, self.curve_batch_size, self.curve_lr)
+
+
+def final_rows(zoo: Zoo) -> np.ndarray:
+    """Row of each model's last checkpoint (models that diverged are left out)."""
+    epoch, model, status = zoo.column("epoch"), zoo.column("model_id"), zoo.column("status")
+    last = {}
+    for row in np.argsort(epoch, kind="stable"):
+        last[int(model[row])] = row
+    return np.array([r for r in last.values() if status[r] == "ok"], dtype=np.int64)
+
+
+def configurations(zoo: Zoo, rows: np.ndarray) -> list[list[int]]:
+    """Group rows (by position in ``rows``) into configurations, seeds in ascending order."""
+    columns = [c for c in CONFIG_FACTORS if c in zoo.table.column_names]
+    keys = list(zip(*(zoo.column(c)[rows].tolist() for c in columns), strict=True))
+    seeds = zoo.column("seed")[rows]
+    groups: dict[tuple, list[int]] = {}
+    for i in np.argsort(seeds, kind="stable"):
+        groups.setdefault(keys[i] if columns else (), []).append(int(i))
+    return list(groups.values())
+
+
+def _fixed_batch(splits: Splits, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    pick = torch.randperm(len(splits.train_y), generator=torch.Generator().manual_seed(seed))[:n]
+    return splits.train_x[pick], splits.train_y[pick]
+
+
+def model_metrics(
+    stack: Stack, splits: Splits, config: MetricsConfig, model_ids: list[int]
+) -> dict[str, np.ndarray]:
+    """Per-model losses, errors (%), Hessian trace and top eigenvalue: {name: (N,)}."""
+    x, y = _fixed_batch(splits, config.hessian_samples, config.seed)
+    chunks = [list(range(len(stack)))] if config.batched else [[i] for i in range(len(stack))]
+    parts: dict[str, list[torch.Tensor]] = {}
+    for chunk in chunks:
+        sub = stack.select(chunk) if len(chunks) > 1 else stack
+        values = dict(
+            zip(
+                ("train_loss", "train_error"),
+                sub.loss_and_error(splits.train_x, splits.train_y),
+                strict=True,
+            )
+        )
+        values.update(
+            zip(
+                ("test_loss", "test_error"),
+                sub.loss_and_error(splits.test_x, splits.test_y),
+                strict=True,
+            )
+        )
+        seeds = [config.seed * 1_000_003 + model_ids[i] for i in chunk]
+        values["trace"], values["eigenvalue"] = hessian_metrics(
+            sub, x, y, seeds, config.hessian_iters, config.hessian_tol
+        )
+        for k, v in values.items():
+            parts.setdefault(k, []).append(v)
+    return {k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()}
+
+
+def _log(value: float) -> float:
+    # the published tables hold ln of the Hessian values; a non-positive mean has no logarithm
+    return math.log(value) if value > 0 else float("nan")
+
+
+def zoo_metrics(zoo: Zoo, config: MetricsConfig = MetricsConfig()) -> list[dict]:
+    """One row per configuration of ``zoo`` in the published MD-tree column layout."""
+    if zoo.config is None:
+        raise ConfigError(
+            "zoo",
+            "a zoo made by weightspace (its dataset is needed)",
+            str(zoo.root),
+            "Landscape metrics need the training data; imported zoos lack its description",
+        )
+    rows = final_rows(zoo)
+    if len(rows) == 0:
+        raise ConfigError("zoo", "at least one model that did not diverge", str(zoo.root))
+    splits = load_dataset(zoo.config.dataset)
+    template = build_model(zoo.arch(int(rows[0])))
+    stack = Stack.from_state_dicts(template, zoo.state_dicts(rows))
+    ids = zoo.column("model_id")[rows].tolist()
+    per_model = model_metrics(stack, splits, config, ids)
+    groups = configurations(zoo, rows)
+    mixed = mixup_inputs(
+        _fixed_batch(splits, config.cka_samples, config.seed + 1)[0],
+        config.seed,
+        config.mixup_alpha,
+    )
+    cka = _cka(stack, groups, mixed, config.batched)
+    out = []
+    for group, cka_value in zip(groups, cka, strict=True):
+        row = _describe(zoo, splits, template)
+        mean = {k: float(np.mean(v[group])) for k, v in per_model.items()}
+        row.update({k: mean[k] for k in ("train_loss", "test_loss", "train_error", "test_error")})
+        row["train_acc"], row["test_acc"] = 100 - mean["train_error"], 100 - mean["test_error"]
+        row["generalization_gap"] = row["train_acc"] - row["test_acc"]
+        row["hessian_t"], row["hessian_e"] = _log(mean["trace"]), _log(mean["eigenvalue"])
+        row["CKA"] = cka_value
+        row["mode_connectivity"] = row["mode_connectivity_peak"] = float("nan")
+        if len(group) >= 2:
+            a, b = stack.flat[group[0]], stack.flat[group[1]]
+            row["mode_connectivity"], row["mode_connectivity_peak"] = mode_connectivity(
+                stack, a, b, splits.train_x, splits.train_y, config.curve_config, config.seed
+            )
+        row["n_seeds"] = len(group)
+        row["mc_curve"] = config.curve
+        for factor in CONFIG_FACTORS:
+            if factor in zoo.table.column_names:
+                row[factor] = zoo.column(factor)[rows[group[0]]]
+        out.append(row)
+    return out
+
+
+def _cka(stack: Stack, groups: list[list[int]], x: torch.Tensor, batched: bool) -> list[float]:
+    if batched:
+        return seed_cka(stack, groups, x)
+    return [seed_cka(stack.select(g), [list(range(len(g)))], x)[0] for g in groups]
+
+
+def _describe(zoo: Zoo, splits: Splits, template: torch.nn.Module) -> dict:
+    """The hyperparameter columns: data amount, parameter count, width, data tenths, batch."""
+    cfg = zoo.config
+    data_amount = len(splits.train_y)
+    params = sum(p.numel() for p in template.parameters())
+    bs = cfg.batch_size
+    return {
+        "zoo": zoo.name,
+        "data_amount": data_amount,
+        "para_amount": params,
+        "log_data_amount": math.log(data_amount),
+        "log_para_amount": math.log(params),
+        "log_bs": math.log(bs),
+        "width": cfg.hidden[0] if cfg.hidden else 0,
+        "data": int(round(cfg.dataset.train_fraction * 10)),
+        "bs": bs,
+        "label_noise": cfg.dataset.label_noise,
+    }

@@ -1,0 +1,235 @@
+"""The MD tree (Zhou et al. 2024): a fixed-shape decision tree on loss-landscape metrics whose
+thresholds are fitted one at a time, plus the depth-4 decision-tree baselines.
+
+A shape is a nested tuple: a leaf is a label string, a split is ``(threshold index, left,
+right)`` and sends a row left when ``feature <= threshold``. Each threshold belongs to one
+feature and has an initial value and bounds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.tree import DecisionTreeClassifier
+
+from weightspace.diagnose.tables import Table
+from weightspace.errors import ConfigError, FileFormatError, NotFittedError, check_choice
+from weightspace.zoo.storage import atomic_write_json, read_json
+
+Node = str | tuple
+
+
+@dataclass(frozen=True)
+class Threshold:
+    feature: str
+    init: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class TreeShape:
+    """A question's tree: its label column, thresholds and node structure."""
+
+    question: str
+    label: str
+    thresholds: tuple[Threshold, ...]
+    root: Node
+    min_width: int = 0  # rows of narrower models are left out (the data question)
+
+
+_TE, _HESS = (0.0, 1.0), (4.0, 9.0)
+SHAPES = {
+    # train_error <= t0 -> small; poorly connected -> (hessian_t <= t2 -> large else small)
+    "temperature": TreeShape(
+        "temperature", "bs_failure",
+        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
+         Threshold("hessian_t", 7, *_HESS)),
+        (0, "small", (1, (2, "large", "small"), "large")),
+    ),
+    "temperature-cka": TreeShape(
+        "temperature-cka", "bs_failure",
+        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
+         Threshold("CKA", 0.5, 0.2, 0.8)),
+        (0, "small", (1, (2, "small", "large"), "large")),
+    ),
+    "width": TreeShape(
+        "width", "width_vs_batch",
+        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
+         Threshold("mode_connectivity_peak", -10, -30, 0)),
+        (0, (1, "width", "batch"), (2, "width", "batch")),
+    ),
+    "data": TreeShape(
+        "data", "data_vs_batch",
+        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity", -10, -30, 0),
+         Threshold("hessian_t", 7, *_HESS), Threshold("mode_connectivity", -10, -30, 0),
+         Threshold("hessian_t", 7, *_HESS), Threshold("hessian_t", 7, *_HESS)),
+        (0, (1, (4, "data", "batch"), (2, "data", "batch")),
+         (3, "batch", (5, "data", "batch"))),
+        min_width=32,
+    ),
+}  # fmt: skip
+
+
+def _leaf_path(node: Node, values: np.ndarray, thresholds: np.ndarray, path: list) -> str:
+    """Walk one row (values (T,), one per threshold) to its leaf; record the comparisons.
+
+    NaN compares false and goes right, like a value above every threshold."""
+    while not isinstance(node, str):
+        index, left, right = node
+        go_left = bool(values[index] <= thresholds[index])
+        path.append((index, float(values[index]), float(thresholds[index]), go_left))
+        node = left if go_left else right
+    return node
+
+
+class MDTree:
+    """A fixed-shape tree whose thresholds are fitted by bounded scalar minimisation.
+
+    Example:
+        >>> tree = MDTree("temperature").fit(train_table)
+        >>> tree.score(test_table)
+    """
+
+    def __init__(
+        self,
+        question: str = "temperature",
+        search: Literal["bounded", "scan"] = "bounded",
+        bounds: dict[int, tuple[float, float]] | None = None,
+        passes: int = 1,
+    ) -> None:
+        check_choice("question", question, tuple(SHAPES))
+        check_choice("search", search, ("bounded", "scan"))
+        self.question = question
+        self.search = search
+        self.bounds = dict(bounds or {})
+        self.passes = passes  # the published fit is one pass; more passes revisit each threshold
+
+    @property
+    def shape(self) -> TreeShape:
+        return SHAPES[self.question]
+
+    def _matrix(self, table: Table) -> np.ndarray:
+        names = [t.feature for t in self.shape.thresholds]
+        missing = [n for n in names if n not in table]
+        if missing:
+            raise ConfigError(
+                "table",
+                f"a column {missing[0]!r}",
+                sorted(table),
+                "Compute it with `diagnose metrics`",
+            )
+        return np.stack([np.asarray(table[n], dtype=float) for n in names], 1)  # (R, T)
+
+    def _predict(self, features: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        return np.array([_leaf_path(self.shape.root, f, thresholds, []) for f in features])
+
+    def fit(self, table: Table) -> MDTree:
+        """Fit the thresholds in order, each with the others fixed, to maximise accuracy."""
+        features, labels = self._matrix(table), np.asarray(table[self.shape.label]).astype(str)
+        thresholds = np.array([t.init for t in self.shape.thresholds], dtype=float)
+        for _, (i, t) in itertools.product(range(self.passes), enumerate(self.shape.thresholds)):
+            low, high = self.bounds.get(i, (t.low, t.high))
+
+            def loss(value: float, i: int = i) -> float:
+                trial = thresholds.copy()
+                trial[i] = value
+                return -float((self._predict(features, trial) == labels).mean())
+
+            thresholds[i] = self._minimise(loss, features[:, i], low, high, thresholds[i])
+        self.thresholds_ = thresholds
+        return self
+
+    def _minimise(self, loss, column, low: float, high: float, current: float) -> float:  # noqa: ANN001
+        if self.search == "bounded":
+            return float(minimize_scalar(loss, bounds=(low, high), method="bounded").x)
+        # "scan": the loss is piecewise constant, so midpoints between data values are exact;
+        # among equally good values keep the one nearest the current threshold
+        values = np.unique(column[np.isfinite(column) & (column >= low) & (column <= high)])
+        candidates = np.concatenate([[low], (values[1:] + values[:-1]) / 2, [high], [current]])
+        candidates = np.clip(candidates, low, high)
+        scores = np.array([loss(c) for c in candidates])
+        best = np.flatnonzero(scores == scores.min())
+        return float(candidates[best[np.argmin(np.abs(candidates[best] - current))]])
+
+    def predict(self, table: Table) -> np.ndarray:
+        self._check_fitted()
+        return self._predict(self._matrix(table), self.thresholds_)
+
+    def score(self, table: Table) -> float:
+        return float(
+            (self.predict(table) == np.asarray(table[self.shape.label]).astype(str)).mean()
+        )
+
+    def explain(self, row: dict[str, float]) -> tuple[str, list[str]]:
+        """The label of one row and the comparisons that decided it."""
+        self._check_fitted()
+        values = self._matrix({k: np.array([v]) for k, v in row.items()})[0]
+        path: list = []
+        label = _leaf_path(self.shape.root, values, self.thresholds_, path)
+        lines = [
+            f"{self.shape.thresholds[i].feature} = {value:.4g} {'<=' if left else '>'} {tau:.4g}"
+            for i, value, tau, left in path
+        ]
+        return label, lines
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "thresholds_"):
+            raise NotFittedError("MDTree: call fit(table) or load a fitted tree first")
+
+    def save(self, path: str | Path) -> None:
+        self._check_fitted()
+        atomic_write_json(Path(path), {
+            "format": "weightspace-md-tree", "version": 1, "question": self.question,
+            "search": self.search,
+            "features": [t.feature for t in self.shape.thresholds],
+            "thresholds": [float(t) for t in self.thresholds_],
+        })  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> MDTree:
+        raw = read_json(Path(path), "fitted tree", "Write one with `weightspace diagnose fit`")
+        if raw.get("format") != "weightspace-md-tree" or raw.get("question") not in SHAPES:
+            raise FileFormatError(path, "not a fitted MD tree", "Write one with `diagnose fit`")
+        tree = cls(raw["question"], raw.get("search", "bounded"))
+        thresholds = np.asarray(raw.get("thresholds", []), dtype=float)
+        if len(thresholds) != len(tree.shape.thresholds):
+            raise FileFormatError(path, f"expected {len(tree.shape.thresholds)} thresholds")
+        tree.thresholds_ = thresholds
+        return tree
+
+
+BASELINE_FEATURES = {
+    "hyperparameter": ("log_data_amount", "log_para_amount"),
+    "validation": ("train_loss", "test_loss", "train_error", "test_error"),
+    "landscape": ("train_error", "hessian_t", "hessian_e", "mode_connectivity",
+                  "mode_connectivity_peak", "CKA"),
+}  # fmt: skip
+
+
+class BaselineTree:
+    """A depth-4 gini decision tree on one feature set (hyperparameters, validation, landscape)."""
+
+    def __init__(self, features: str, label: str, seed: int = 0, depth: int = 4) -> None:
+        check_choice("baseline features", features, tuple(BASELINE_FEATURES))
+        self.features, self.label, self.seed, self.depth = features, label, seed, depth
+
+    def _matrix(self, table: Table) -> np.ndarray:
+        x = np.stack(
+            [np.asarray(table[n], dtype=float) for n in BASELINE_FEATURES[self.features]], 1
+        )
+        return np.nan_to_num(x, nan=0.0)  # a missing metric (e.g. ln of a negative trace)
+
+    def fit(self, table: Table) -> BaselineTree:
+        self.tree_ = DecisionTreeClassifier(max_depth=self.depth, random_state=self.seed)
+        self.tree_.fit(self._matrix(table), np.asarray(table[self.label]).astype(str))
+        return self
+
+    def score(self, table: Table) -> float:
+        predicted = self.tree_.predict(self._matrix(table))
+        return float((predicted == np.asarray(table[self.label]).astype(str)).mean())
