@@ -117,7 +117,7 @@ def test_a_planted_pickle_is_refused_and_never_runs(tmp_path):
     zoo = import_zoo("modelzoos", src, tmp_path / "zoo")
     assert not marker.exists()
     status, problem = zoo.column("status"), zoo.column("problem")
-    assert status.tolist() == ["ok", "bad"] and "refused or unreadable" in problem[1]
+    assert status.tolist() == ["ok", "bad"] and "refused: the pickle asks for" in problem[1]
     assert list(split_rows(zoo, "train")) + list(split_rows(zoo, "val")) + list(
         split_rows(zoo, "test")
     ) == [0]  # the bad row is never served as data
@@ -228,7 +228,7 @@ def test_folder_import_keeps_every_row_and_says_what_is_wrong(tmp_path):
     nan = network(3).state_dict()
     nan["features.4.weight"][0, 0, 0, 0] = float("nan")
     torch.save(nan, src / "c.pt")
-    torch.save(build_model(ArchConfig("mlp", input_shape=(1, 8, 8))).state_dict(), src / "d.pt")
+    torch.save({"features.0.weight": torch.zeros(3)}, src / "d.pt")  # not even a network
     marker = tmp_path / "pwned"
     torch.save(Planted(marker), src / "e.pt")
     (src / "f.pt").write_bytes(b"garbage")
@@ -236,13 +236,29 @@ def test_folder_import_keeps_every_row_and_says_what_is_wrong(tmp_path):
     lines = ["file,model_id,epoch,test_acc,activation"]
     lines += [f"{f},{i},3,0.{i},relu" for i, f in enumerate(files)]
     (src / "metadata.csv").write_text("\n".join(lines) + "\n")
-    assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(tmp_path / "z")]) == 0
-    zoo = open_zoo(tmp_path / "z")
-    assert len(zoo) == 7 and not marker.exists()
+    out = str(tmp_path / "z")
+    assert (
+        main(["zoo", "import", "--from", "folder", str(src), "--out", out, "--dataset", "digits"])
+        == 2
+    )
+    assert not (tmp_path / "z").exists()  # two networks in one folder: one clear error
+    d_row = "d.pt,3,3,0.3,relu"
+    text = (src / "metadata.csv").read_text().replace(d_row, "d.pt,3,3,0.3,relu\n")
+    (src / "metadata.csv").write_text(text)
+    assert (
+        main(
+            ["zoo", "import", "--from", "folder", str(src), "--out", out, "--split-by-architecture"]
+        )
+        == 0
+    )
+    zoos = sorted((tmp_path / "z").iterdir())
+    assert [z.name for z in zoos] == ["arch-1", "arch-2"]
+    assert len(open_zoo(zoos[1])) == 1  # d.pt alone
+    zoo = open_zoo(zoos[0])
+    assert len(zoo) == 6 and not marker.exists()
     problems = dict(zip(zoo.column("model_id").tolist(), zoo.column("problem"), strict=True))
     assert problems[0] == problems[1] == ""
     assert "NaN" in problems[2]
-    assert "keys differ" in problems[3]
     assert "refused" in problems[4] and "refused or unreadable" in problems[5]
     assert "file missing" in problems[6]
     assert same_outputs(zoo, 0, good)

@@ -88,17 +88,6 @@ def _zoo_info(args: argparse.Namespace) -> None:
     print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
 
 
-def _zoo_import(args: argparse.Namespace) -> None:
-    from weightspace.zoo.imports import import_zoo
-
-    zoo = import_zoo(args.source, args.path, args.out)
-    bad = int((zoo.column("status") == "bad").sum())
-    print(
-        f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}"
-        + (f" ({bad} bad checkpoints: see `weightspace zoo info {args.out}`)" if bad else "")
-    )
-
-
 def _zoo_presets(args: argparse.Namespace) -> None:
     from weightspace.zoo import PRESETS
 
@@ -135,12 +124,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.add_argument("dir")
     info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
     info.set_defaults(run=_zoo_info)
-    imports = zoo.add_parser("import", help="import a zoo from modelzoos.cc, Small CNN Zoo, ...")
-    imports.add_argument(
-        "--from", dest="source", required=True, choices=("modelzoos", "smallcnn", "folder")
-    )
-    imports.add_argument("path", help="the folder of the zoo to import")
-    imports.add_argument("--out", required=True, help="the zoo directory to write")
-    imports.set_defaults(run=_zoo_import)
     presets = zoo.add_parser("presets", help="list the zoo presets")
     presets.set_defaults(run=_zoo_presets)

@@ -72,10 +72,16 @@ def load_tokens(
     tokens = (
         torch.cat(parts) if parts else torch.zeros(0, tokenizer.num_tokens, tokenizer.token_size)
     )
-    activations = [a.activation for a in zoo_archs(zoo)]
-    column = zoo.column("activation")[rows]
-    group = torch.as_tensor([activations.index(a) for a in column], dtype=torch.long)
+    # the behavioural loss runs each row with its activation's network; a zoo known only from
+    # its weights (or of one activation) is one group
+    group = torch.zeros(len(rows), dtype=torch.long)
+    if "activation" in zoo.table.column_names and zoo.manifest["architecture"]["config"]:
+        activations = [a.activation for a in zoo_archs(zoo)]
+        column = zoo.column("activation")[rows]
+        group = torch.as_tensor([activations.index(a) for a in column], dtype=torch.long)
     props = {
-        name: torch.as_tensor(zoo.column(name)[rows], dtype=torch.float32) for name in properties
+        name: torch.as_tensor(zoo.column(name)[rows], dtype=torch.float32)
+        for name in properties
+        if name in zoo.table.column_names  # an imported zoo may lack some (e.g. no train_acc)
     }
     return TokenTensors(tokens, tokenizer.mask, tokenizer.positions, props, group, rows)

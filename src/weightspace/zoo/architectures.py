@@ -7,6 +7,7 @@ Each is sized to its input (4x4, 8x8, 28x28, 32x32; SPEC §2). Build one with
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -139,6 +140,53 @@ def _tetris_mlp(config: ArchConfig) -> nn.Module:
     return MLP(config, config.hidden or (5,), bias=False)
 
 
+class WideCNN(nn.Module):
+    """Two conv stages of width k and 2k and a linear head ("cnn-w"; k = ``hidden[0]``, default
+    8): the width-scalable network of model-diagnosis grids (Zhou et al. 2024 vary ResNet width)."""
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        k = config.hidden[0] if config.hidden else 8
+        channels = config.input_shape[0]
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, k, 3, padding=1),
+            activation(config.activation),
+            nn.MaxPool2d(2),
+            nn.Conv2d(k, 2 * k, 3, padding=1),
+            activation(config.activation),
+            nn.MaxPool2d(2),
+            Dropout(config.dropout, 1),  # present even at rate 0: one structure per zoo
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *config.input_shape)).numel()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, num_classes)
+
+
+class SmallCNN(nn.Module):
+    """The network of the Small CNN Zoo (Unterthiner et al. 2020): 3 x [conv 16 filters 3x3,
+    stride 2, "valid", activation, dropout] -> global average pooling -> dense. 4,970 parameters
+    for 1 input channel (160 + 2,320 + 2,320 + 170)."""
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        channels = config.input_shape[0]
+        layers: list[nn.Module] = []
+        for i in range(3):
+            layers += [
+                nn.Conv2d(channels if i == 0 else 16, 16, 3, stride=2),
+                activation(config.activation),
+                Dropout(config.dropout, i + 1),  # present even at rate 0: one structure per zoo
+            ]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(16, config.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, num_classes)
+
+
 def _resnet18(config: ArchConfig) -> nn.Module:
     return ResNet18(config.input_shape[0], config.num_classes, config.activation)
 
@@ -146,6 +194,8 @@ def _resnet18(config: ArchConfig) -> nn.Module:
 ARCHITECTURES: dict[str, Callable[[ArchConfig], nn.Module]] = {
     "cnn-s": ConvNet,
     "cnn-l": ConvNet,
+    "cnn-w": WideCNN,
+    "smallcnn": SmallCNN,
     "resnet18": _resnet18,
     "mlp": _mlp,
     "tetris-mlp": _tetris_mlp,
@@ -181,3 +231,29 @@ def weight_spec(arch: ArchConfig) -> WeightSpec:
     with torch.device("meta"):
         net = build_model(arch)
     return spec_from_module(net, arch.input_shape)
+
+
+def build_module(path: str) -> nn.Module:
+    """A user's own network from ``package.module:Class`` (constructed without arguments).
+
+    The module is imported, i.e. its code runs: name only code you trust, as with any import.
+
+        >>> net = build_module("torchvision.models:resnet18")
+    """
+    module_name, _, attr = path.partition(":")
+    fix = "Give --module as package.module:Class, importable from this Python"
+    if not module_name or not attr:
+        raise ConfigError("--module", "package.module:Class", path, fix)
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError("--module", "an importable class", path, f"{fix} ({err})") from None
+    try:
+        net = factory()
+    except TypeError as err:
+        raise ConfigError(
+            "--module", "a class constructed without arguments", path, str(err)
+        ) from None
+    if not isinstance(net, nn.Module):
+        raise ConfigError("--module", "a torch.nn.Module", type(net).__name__, fix)
+    return net

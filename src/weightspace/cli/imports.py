@@ -1,0 +1,82 @@
+"""`weightspace zoo import | attach | export`: bring your own zoo, and take ours elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+
+from weightspace.cli.common import group
+from weightspace.config import add_config_arguments, config_from_args
+
+
+def _import(args: argparse.Namespace) -> None:
+    from weightspace.zoo.imports import ImportOptions, attach, import_zoo
+
+    options = config_from_args(ImportOptions, args)
+    if args.module is not None and options.dataset is None:
+        from weightspace.errors import ConfigError
+
+        raise ConfigError("--module", "--dataset too (the network's input)", args.module)
+    result = import_zoo(args.source, args.path, args.out, options)
+    zoos = result if isinstance(result, list) else [result]
+    for zoo in zoos:
+        if args.module is not None:
+            zoo = attach(zoo.root, module=args.module)
+        bad = int((zoo.column("status") == "bad").sum())
+        print(
+            f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {zoo.root}"
+            + (f" ({bad} bad checkpoints: see `weightspace zoo info {zoo.root}`)" if bad else "")
+        )
+        if zoo.manifest["architecture"]["config"] is None:
+            print(
+                "  its network is known from its weights only: fit, embed and probe work; to "
+                f"run the networks, `weightspace zoo attach {zoo.root} --arch NAME` or --module"
+            )
+
+
+def _attach(args: argparse.Namespace) -> None:
+    from weightspace.cli.zoo import describe_zoo
+    from weightspace.zoo.imports import attach
+
+    zoo = attach(
+        args.dir,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        arch=args.arch,
+        module=args.module,
+        activation=args.activation,
+    )
+    print(describe_zoo(zoo).splitlines()[0])
+
+
+def _export(args: argparse.Namespace) -> None:
+    from weightspace.zoo.imports import export_zoo
+
+    print(f"wrote {export_zoo(args.dir, args.to, args.out)} ({args.to} layout)")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from weightspace.zoo.imports import EXPORT_FORMATS, FORMATS, ImportOptions
+
+    zoo = group(commands, "zoo", "create, import and inspect model zoos")
+    imports = zoo.add_parser("import", help="import a zoo: Model Zoos, Small CNN Zoo, a folder")
+    imports.add_argument("--from", dest="source", required=True, choices=FORMATS)
+    imports.add_argument("path", help="the folder of the zoo to import")
+    imports.add_argument("--out", required=True, help="the zoo directory to write")
+    imports.add_argument("--module", help="your network as package.module:Class (needs --dataset)")
+    add_config_arguments(imports, ImportOptions)
+    imports.set_defaults(run=_import)
+
+    attach = zoo.add_parser("attach", help="record an imported zoo's task and network")
+    attach.add_argument("dir", help="the zoo directory")
+    attach.add_argument("--dataset", help="the task the networks were trained on")
+    attach.add_argument("--data-root", help="folder of that dataset's files")
+    attach.add_argument("--arch", help="a registry network the weights fit")
+    attach.add_argument("--module", help="your network as package.module:Class")
+    attach.add_argument("--activation", help="the networks' activation, with --arch")
+    attach.set_defaults(run=_attach)
+
+    export = zoo.add_parser("export", help="write a zoo in the Model Zoos or Small CNN Zoo layout")
+    export.add_argument("dir", help="the zoo directory")
+    export.add_argument("--to", required=True, choices=EXPORT_FORMATS)
+    export.add_argument("--out", required=True, help="a new folder")
+    export.set_defaults(run=_export)
