@@ -180,3 +180,40 @@ def test_config_rejects_bad_values():
         DBGNNConfig(steps=0)
     with pytest.raises(ConfigError, match="readout"):
         DBGNNConfig(readout="sum")
+
+
+def test_cli_diagnose_and_longrange(tmp_path, capsys):
+    from weightspace.cli import main
+
+    out = tmp_path / "diag"
+    args = ["graphs", "diagnose", "--out", str(out), "--size", "6", "--layers", "2", "--steps", "3"]
+    assert main(args) == 0
+    assert {p.name for p in out.iterdir()} == {"energy.png", "impulse.png", "diagnostics.json"}
+    assert (out / "energy.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(args) == 2  # refuses to overwrite
+    assert main([*args, "--overwrite"]) == 0
+    assert main(["graphs", "diagnose", "--out", str(tmp_path / "x"), "--size", "1"]) == 2
+    result = tmp_path / "lr.json"
+    small = ["--distances", "1", "2", "--train-graphs", "40", "--test-graphs", "20", "--epochs",
+             "2", "--layers", "1", "--steps", "4", "--hidden", "8"]  # fmt: skip
+    assert main(["graphs", "longrange", "--out", str(result), *small]) == 0
+    import json
+
+    accuracy = json.loads(result.read_text())["accuracy"]
+    assert set(accuracy) == {"DBGNN", "MPNN"} and set(accuracy["DBGNN"]) == {"1", "2"}
+    assert main(["graphs", "longrange", "--out", str(result), "--distances", "0"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_long_range_graphs_put_the_answer_k_hops_away():
+    from weightspace.graphs import hop_distances
+    from weightspace.graphs.longrange import long_range_graph
+
+    rng = np.random.default_rng(0)
+    for k in (1, 4, 9):
+        g = long_range_graph(k, classes=3, distractors=1.0, rng=rng, noisy=True)
+        target = int((g.y >= 0).nonzero())
+        source = int(g.x[:, 3].nonzero())
+        assert hop_distances(g.edge_index, len(g.x), source)[target] == k
+        assert g.x[source, int(g.y[target])] == 1  # the answer is the source's class
+        assert g.x[target, :3].sum() == 0

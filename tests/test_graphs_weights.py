@@ -157,3 +157,20 @@ def test_predictor_rejects_unknown_columns_and_models(zoo):
         WeightGraphConfig(model="transformer")
     with pytest.raises(ConfigError, match="targets"):
         WeightGraphFeatures(WeightGraphConfig(targets=("nope",))).fit(zoo, np.arange(len(zoo)))
+
+
+def test_cli_graphs_probe_adds_rows_to_the_probe_table(zoo, tmp_path, capsys):
+    from weightspace.cli import main
+
+    out = tmp_path / "scores.json"
+    args = ["graphs", "probe", "--zoo", str(zoo.root), "--out", str(out), "--hidden", "8",
+            "--layers", "1", "--steps", "2", "--epochs", "3"]  # fmt: skip
+    assert main(args) == 0
+    import json
+
+    scores = json.loads(out.read_text())
+    scores = scores.get("scores", scores)  # the report's JSON: the scores by method
+    assert {"W", "s(W)", "DBGNN (weight graph)", "MPNN (weight graph)"} <= set(scores)
+    assert "DBGNN (weight graph)" in capsys.readouterr().out
+    assert main(args) == 2  # --out exists
+    assert main([*args[:-1], "0", "--overwrite"]) == 2  # zero epochs
