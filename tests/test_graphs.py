@@ -217,3 +217,22 @@ def test_long_range_graphs_put_the_answer_k_hops_away():
         assert hop_distances(g.edge_index, len(g.x), source)[target] == k
         assert g.x[source, int(g.y[target])] == 1  # the answer is the source's class
         assert g.x[target, :3].sum() == 0
+
+
+def test_grid_dbgnn_predicts_one_value_in_0_1_per_node():
+    pyg = pytest.importorskip("torch_geometric.data")
+    from weightspace.graphs import GridDBGNN
+
+    torch.manual_seed(0)
+    grids = []
+    for n in (5, 8):
+        lines = torch.stack([torch.arange(n - 1), torch.arange(1, n)])
+        edge_index = torch.cat([lines, lines.flip(0)], 1)
+        power = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).unsqueeze(1)
+        grids.append(
+            pyg.Data(x=power, edge_index=edge_index, edge_attr=torch.full((2 * n - 2, 1), 9.0))
+        )
+    model = GridDBGNN(hidden=8, layers=2, steps=3).eval()
+    out = model(pyg.Batch.from_data_list(grids))
+    assert out.shape == (13,) and ((out > 0) & (out < 1)).all()
+    torch.testing.assert_close(out[:5], model(grids[0]))  # batching does not mix grids

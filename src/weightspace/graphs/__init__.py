@@ -14,6 +14,7 @@ from weightspace.graphs.diagnostics import (
     path_graph,
     ring_graph,
 )
+from weightspace.graphs.grids import GridDBGNN
 from weightspace.graphs.mpnn import GCN, MPNN
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "DBGNNConfig",
     "DiracBianconiStep",
     "Graph",
+    "GridDBGNN",
     "batch_shared_layout",
     "both_directions",
     "collate",
