@@ -77,9 +77,10 @@ def test_weight_statistics_per_tensor(zoo):
 
 
 def test_targets_follow_what_varies(zoo):
-    names = {t.name: t.categorical for t in zoo_targets(zoo)}
+    names = {t.key: t.categorical for t in zoo_targets(zoo)}
     assert names == {
         "test_acc": False,
+        "test_acc_tau": False,
         "epoch": False,
         "ggap": False,
         "lr": False,
@@ -95,9 +96,9 @@ def test_probe_table_is_leak_free_and_complete(zoo):
     assert not (train & val or train & test or val & test)  # no model in two splits
     assert len(train | val | test) == zoo.num_models
     for row in report.scores.values():
-        assert set(row) == {"test_acc", "epoch", "ggap", "lr", "activation"}
+        assert set(row) == {"test_acc", "test_acc_tau", "epoch", "ggap", "lr", "activation"}
         assert 0.0 <= row["activation"] <= 1.0
-    assert json.loads(report.to_json()) == report.scores
+    assert json.loads(report.to_json())["scores"] == report.scores
     assert report.markdown().splitlines()[0].startswith("| method | test_acc (R²)")
 
 
@@ -123,7 +124,8 @@ def test_cli_probe_writes_json_csv_and_plot(zoo, tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert "| s(W) |" in capsys.readouterr().out
-    scores = json.loads(out.read_text())
+    (report,) = json.loads(out.read_text())  # one report per split
+    scores = report["scores"]
     assert set(scores) == {"W", "s(W)"} and "test_acc" in scores["W"]
     assert (tmp_path / "acc.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "s.csv").read_text().startswith("method,test_acc")
+    assert (tmp_path / "s.csv").read_text().startswith("method,target,score,low,high")

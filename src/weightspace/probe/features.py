@@ -14,6 +14,8 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +24,8 @@ import torch
 from weightspace.encoders import HyperRepresentation
 from weightspace.errors import ConfigError, NotFittedError
 from weightspace.tokens.dataset import zoo_spec
+from weightspace.tokens.splits import Split, SplitConfig, check_same_split, encoder_split
+from weightspace.train.trainer import TrainConfig
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.reader import Zoo
 
@@ -117,17 +121,38 @@ class WeightWatcherFeatures:
 
 
 class EncoderFeatures:
-    """Embeddings of a fitted hyper-representation (it must not have seen the test models)."""
+    """Embeddings of a hyper-representation: a fitted ``encoder`` (probed on the split it was
+    trained on, and only there), or a ``factory`` (split setting -> unfitted encoder) that trains
+    one per split, for repeated splits and for ablations."""
 
     def __init__(
-        self, encoder: HyperRepresentation, name: str | None = None, pooling: str | None = None
+        self,
+        encoder: HyperRepresentation | None = None,
+        name: str | None = None,
+        pooling: str | None = None,
+        factory: Callable[[SplitConfig], HyperRepresentation] | None = None,
     ) -> None:
+        if (encoder is None) == (factory is None):
+            raise ConfigError("EncoderFeatures", "exactly one of encoder or factory", None)
         self.encoder = encoder
-        self.name = name or type(encoder).__name__
+        self.factory = factory
+        self.name = name or type(encoder or self).__name__
         self.pooling = pooling
+
+    def for_split(self, zoo: Zoo, split: Split) -> EncoderFeatures:
+        """These features for probing on ``split``: the fitted encoder if it was trained on
+        exactly that split (else ConfigError), or a new one the factory trains on it."""
+        if self.factory is None:
+            check_same_split(encoder_split(self.encoder, zoo), split, self.name)
+            return self
+        encoder = self.factory(split.config)
+        encoder.train = replace(encoder.train or TrainConfig(), splits=split.config)
+        return EncoderFeatures(encoder.fit(zoo), self.name, self.pooling)
 
     def fit(self, zoo: Zoo, rows: np.ndarray) -> EncoderFeatures:
         return self
 
     def transform(self, zoo: Zoo, rows: np.ndarray) -> np.ndarray:
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name}: call for_split(zoo, split) to train an encoder")
         return self.encoder.transform(zoo, rows, pooling=self.pooling)

@@ -18,6 +18,7 @@ from weightspace.tokens.dataset import (
     zoo_spec,
 )
 from weightspace.tokens.normalize import LayerNormalizer
+from weightspace.tokens.splits import Split, encoder_split, resolve_split, siblings_across
 from weightspace.tokens.tokenizers import LayerTokenizer, NeuronTokenizer, TokenBatch
 
 __all__ = [
@@ -30,11 +31,15 @@ __all__ = [
     "NeuronTokenizer",
     "Permute",
     "RandomWindow",
+    "Split",
     "SplitConfig",
     "TokenBatch",
     "TwoViews",
     "ZooTokens",
     "fit_normalizer",
+    "encoder_split",
+    "resolve_split",
+    "siblings_across",
     "split_models",
     "split_rows",
     "zoo_spec",

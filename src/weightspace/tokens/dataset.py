@@ -1,13 +1,13 @@
 """A torch Dataset of tokenized checkpoints, read lazily from a zoo's safetensors shards.
 
-Splits are by *model*: all checkpoints of one model fall in the same split (70/15/15 by default,
-seeded), so no probe or autoencoder is evaluated on a sibling checkpoint of its training data.
+Splits are by *model* (`weightspace.tokens.splits`): all checkpoints of one model fall in the
+same split (70/15/15 by default, seeded, models sharing seed and init kept together), so no probe
+or autoencoder is evaluated on a sibling checkpoint of its training data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -17,52 +17,34 @@ from torch.utils.data import DataLoader, Dataset
 from weightspace.errors import ConfigError, check_choice
 from weightspace.spec import WeightSpec
 from weightspace.tokens.normalize import LayerNormalizer
+from weightspace.tokens.splits import (  # noqa: F401 (re-exported)
+    DEFAULT,
+    SPLITS,
+    USABLE,
+    Split,
+    SplitConfig,
+    resolve_split,
+    split_models,
+)
 from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch
 from weightspace.zoo.architectures import weight_spec
 from weightspace.zoo.reader import Zoo
 
-SPLITS = ("train", "val", "test")
-USABLE = ("ok", "diverged")  # a diverged model keeps its finite checkpoints
 PROPERTIES = ("test_acc", "test_loss", "val_acc", "train_acc", "train_loss", "ggap", "epoch")
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """How a zoo's models are divided: fractions of (train, val, test) and the seed."""
-
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if len(self.fractions) != 3 or min(self.fractions) < 0 or sum(self.fractions) <= 0:
-            raise ConfigError("fractions", "three non-negative shares of train, val, test", None)
-
-
-def split_models(model_ids: np.ndarray, config: SplitConfig = SplitConfig()) -> dict[str, set]:
-    """{split: set of model ids}; every model in exactly one split, stable for a given seed."""
-    ids = np.unique(model_ids)
-    order = np.random.default_rng(config.seed).permutation(len(ids))
-    shares = np.asarray(config.fractions, dtype=float) / sum(config.fractions)
-    cuts = np.round(np.cumsum(shares) * len(ids)).astype(int)
-    parts = np.split(ids[order], cuts[:2])
-    return {name: set(part.tolist()) for name, part in zip(SPLITS, parts, strict=True)}
 
 
 def split_rows(
     zoo: Zoo,
     split: str,
-    config: SplitConfig = SplitConfig(),
+    config: SplitConfig | Split = DEFAULT,
     epochs: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Row indices of ``zoo`` in ``split``, optionally only the checkpoints of ``epochs``."""
+    """Row indices of ``zoo`` in ``split``, optionally only the checkpoints of ``epochs``.
+
+    ``config`` is a split setting (resolved on this zoo) or a resolved `Split` (an encoder's).
+    """
     check_choice("split", split, SPLITS)
-    model_ids = zoo.column("model_id")
-    keep = np.isin(model_ids, list(split_models(model_ids, config)[split]))
-    if "status" in zoo.table.column_names:  # rows an importer marked bad hold no usable weights
-        keep &= np.isin(zoo.column("status"), USABLE)
-    if epochs is not None:
-        keep &= np.isin(zoo.column("epoch"), list(epochs))
-    return np.flatnonzero(keep)
+    return resolve_split(zoo, config).rows(zoo, split, epochs)
 
 
 def zoo_spec(zoo: Zoo) -> WeightSpec:
@@ -72,7 +54,7 @@ def zoo_spec(zoo: Zoo) -> WeightSpec:
 
 
 def fit_normalizer(
-    zoo: Zoo, config: SplitConfig = SplitConfig(), epochs: Sequence[int] | None = None
+    zoo: Zoo, config: SplitConfig | Split = DEFAULT, epochs: Sequence[int] | None = None
 ) -> LayerNormalizer:
     """A `LayerNormalizer` fitted on the training split of ``zoo`` only."""
     rows = split_rows(zoo, "train", config, epochs)
@@ -104,7 +86,7 @@ class ZooTokens(Dataset):
         *,
         tokenizer: LayerTokenizer | None = None,
         normalizer: LayerNormalizer | None = None,
-        splits: SplitConfig = SplitConfig(),
+        splits: SplitConfig | Split = DEFAULT,
         epochs: Sequence[int] | None = None,
         properties: Sequence[str] = PROPERTIES,
     ) -> None:

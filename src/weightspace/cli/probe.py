@@ -1,0 +1,102 @@
+"""`weightspace probe`: linear probes of every zoo property, per feature method, with intervals."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SPLIT_KINDS = ("grouped", "plain")
+
+
+def split_setting(kind: str, seed: int = 0, group_by: list[str] | None = None):  # noqa: ANN201
+    """The SplitConfig of a --split choice: grouped (by --group-by, default seed and init) or
+    plain (by model id)."""
+    from weightspace.tokens.splits import SIBLINGS, SplitConfig
+
+    factors = tuple(group_by) if group_by else SIBLINGS
+    return SplitConfig(seed=seed, group_by=factors if kind == "grouped" else ())
+
+
+def _probe(args: argparse.Namespace) -> None:
+    from weightspace.encoders import check_pooling, load_encoder
+    from weightspace.probe.features import (
+        EncoderFeatures,
+        FlatWeights,
+        WeightStatistics,
+        WeightWatcherFeatures,
+    )
+    from weightspace.probe.run import probe_splits, run_probes
+    from weightspace.zoo import open_zoo
+    from weightspace.zoo.storage import atomic_write_bytes, check_output_file
+
+    # -- checked before any probing (issue 15): outputs that would destroy a file, options
+    # that do not combine
+    for flag in ("json", "csv", "plot"):
+        if getattr(args, flag):
+            inputs = (args.zoo, *(args.model or []))
+            check_output_file(getattr(args, flag), f"--{flag}", args.overwrite, inputs)
+    # -- end of the issue-15 checks
+    zoo = open_zoo(args.zoo)
+    methods = [FlatWeights(), WeightStatistics()]
+    if args.weightwatcher:
+        methods.append(WeightWatcherFeatures())
+    for path in args.model or []:
+        encoder = load_encoder(path)
+        for pooling in args.pooling or [None]:
+            check_pooling(encoder, pooling)  # issue 15: before probing, not after
+            label = f"{encoder.kind} ({Path(path).name}{', ' + pooling if pooling else ''})"
+            methods.append(EncoderFeatures(encoder, label, pooling))
+    options = {"epochs": args.zoo_epochs, "bootstrap": args.bootstrap, "repeats": args.repeats}
+    if args.split:
+        settings = [split_setting(k, args.split_seed, args.group_by) for k in args.split]
+        reports = probe_splits(zoo, methods, settings, **options)
+    else:  # the encoders' own split, or the default grouped one
+        reports = [run_probes(zoo, methods, **options)]
+    for report in reports:
+        print(report.title())
+        print(report.markdown())
+        print()
+    first = reports[0]
+    if args.json:
+        text = "[" + ",\n".join(r.to_json() for r in reports) + "]"
+        atomic_write_bytes(Path(args.json), text.encode())
+    if args.csv:
+        text = first.to_csv() + "".join(r.to_csv().split("\n", 1)[1] for r in reports[1:])
+        atomic_write_bytes(Path(args.csv), text.encode())
+    if args.plot:
+        first.plot(args.plot)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
+    probe.add_argument("--zoo", required=True)
+    probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")
+    probe.add_argument("--weightwatcher", action="store_true", help="add WeightWatcher features")
+    probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
+    probe.add_argument(
+        "--pooling",
+        nargs="+",
+        choices=("mean", "layer", "tokens"),
+        help="SANE poolings to probe (default: the model's own)",
+    )
+    probe.add_argument(
+        "--split",
+        nargs="+",
+        choices=SPLIT_KINDS,
+        help="one table per split: grouped (models sharing seed and init together) and/or "
+        "plain (by model); an encoder is probed only on the split it was trained on "
+        "(default: the encoders' split, else grouped)",
+    )
+    probe.add_argument("--split-seed", type=int, default=0, help="seed of --split")
+    probe.add_argument("--group-by", nargs="+", help="factors of a grouped split (seed init)")
+    probe.add_argument(
+        "--bootstrap", type=int, default=1000, help="resamples of test models (0: no intervals)"
+    )
+    probe.add_argument("--repeats", type=int, default=1, help="k split seeds: mean ± std")
+    probe.add_argument("--json", help="write a list of reports (one per split) as JSON")
+    probe.add_argument("--csv", help="write the tables as CSV (one row per method x target)")
+    probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")
+    probe.add_argument(
+        "--overwrite", action="store_true", help="replace existing --json/--csv/--plot files"
+    )
+    probe.set_defaults(run=_probe)

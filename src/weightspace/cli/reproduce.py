@@ -1,0 +1,50 @@
+"""`weightspace reproduce NAME [--quick] | --list`: one published finding, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from weightspace.errors import ConfigError
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from weightspace.reproduce.registry import get, listing, markdown
+    from weightspace.zoo.storage import atomic_write_bytes
+
+    if args.list:
+        print(listing())
+        return
+    if args.name is None:
+        raise ConfigError(
+            "NAME", "a reproduction name or --list", None, "weightspace reproduce --list"
+        )
+    reproduction = get(args.name)
+    out = Path(args.out or f"runs/reproduce/{args.name}{'-quick' if args.quick else ''}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", "a directory", str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    start = time.perf_counter()
+    result = reproduction.run(out, quick=args.quick, log=log)
+    wall = time.perf_counter() - start
+    command = f"weightspace reproduce {shlex.quote(args.name)}" + " --quick" * args.quick
+    command += f" --out {shlex.quote(str(out))}" if args.out else ""
+    text = markdown(result, reproduction, command, wall)
+    atomic_write_bytes(out / "reproduction.md", text.encode())
+    print(text)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "reproduce", help="run one published finding end to end, the paper's numbers beside ours"
+    )
+    parser.add_argument("name", nargs="?", help="which (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the reproductions")
+    parser.add_argument("--quick", action="store_true", help="a small run (about a minute)")
+    parser.add_argument("--out", help="run directory (default runs/reproduce/NAME; reused)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(run=_reproduce)

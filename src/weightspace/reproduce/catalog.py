@@ -1,0 +1,31 @@
+"""Every registered reproduction: one line each (see `weightspace.reproduce.registry`)."""
+
+from weightspace.reproduce.registry import register
+
+register(
+    "hyperreps-2021",
+    "Schürholt et al., NeurIPS 2021, Self-supervised representation learning on NN weights",
+    "a learned hyper-representation predicts test accuracy, epoch and generalization gap "
+    "better than the weights (W) or their statistics (s(W))",
+    "weightspace.reproduce.findings:hyperreps_2021",
+)
+register(
+    "generative-2022",
+    "Schürholt et al., NeurIPS 2022, Hyper-representations as generative models",
+    "networks sampled from a KDE over the best models' embeddings work zero-shot far above "
+    "random initialization, and fine-tune faster",
+    "weightspace.reproduce.findings:generative_2022",
+)
+register(
+    "sane-2024",
+    "Schürholt et al., ICML 2024, Towards scalable and versatile weight space learning (SANE)",
+    "SANE's embeddings predict model accuracy (R² ≈ 0.96 over CNN zoos)",
+    "weightspace.reproduce.findings:sane_2024",
+)
+register(
+    "behaviour-2025",
+    "Meynent et al., 2025, Structure is not enough: behavioural loss for weight-space learning",
+    "adding a behavioural loss makes reconstructed models agree with the originals far more "
+    "often, and embeddings predict accuracy better",
+    "weightspace.reproduce.findings:behaviour_2025",
+)
