@@ -28,15 +28,17 @@ def _metrics(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from weightspace.diagnose import MDTree, read_metrics
-    from weightspace.diagnose.protocols import EvaluateConfig, usable
+    from weightspace.diagnose import read_metrics
+    from weightspace.diagnose.protocols import EvaluateConfig, md_tree, usable
     from weightspace.errors import ConfigError
 
     if Path(args.out).exists() and not args.overwrite:
         raise ConfigError("--out", "a file that does not exist yet", args.out, "Pass --overwrite")
-    config = EvaluateConfig(question=args.question, search=args.search)
+    config = EvaluateConfig(
+        question=args.question, search=args.search, bounds=args.bounds, passes=args.passes
+    )
     table = usable(read_metrics(args.train), config)
-    tree = MDTree(args.question, args.search).fit(table)
+    tree = md_tree(config).fit(table)
     tree.save(args.out)
     features = [t.feature for t in tree.shape.thresholds]
     print(f"fitted on {len(table['bs'])} rows, training accuracy {100 * tree.score(table):.1f} %")
@@ -99,7 +101,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes FITTED.json")
     fit.add_argument("--train", required=True, help="metrics table (.parquet or published .csv)")
     fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
-    fit.add_argument("--search", choices=("bounded", "scan"), default="bounded")
+    fit.add_argument(
+        "--search",
+        choices=("bounded", "scan"),
+        default="bounded",
+        help="bounded scalar minimisation (published) or an exact scan",
+    )
+    fit.add_argument("--bounds", choices=("published", "data"), default="published")
+    fit.add_argument("--passes", type=int, default=1, help="fits of each threshold in turn")
     fit.add_argument("--out", required=True, help="FITTED.json")
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(run=_fit)

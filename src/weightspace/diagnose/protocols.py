@@ -41,8 +41,17 @@ class EvaluateConfig:
         default="bounded",
         metadata={"help": "threshold fit: bounded scalar minimisation (published) or exact scan"},
     )
+    bounds: Literal["published", "data"] = field(
+        default="published",
+        metadata={"help": "threshold bounds: the published ones, or each feature's fitted range"},
+    )
+    passes: int = field(
+        default=1, metadata={"help": "times each threshold is fitted in turn (published: 1)"}
+    )
 
     def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ConfigError("passes", "an integer >= 1", self.passes)
         if self.pairs < 1:
             raise ConfigError("pairs", "an integer >= 1", self.pairs)
         if not self.seeds:
@@ -71,6 +80,11 @@ def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
     return select(table, keep)
 
 
+def md_tree(config: EvaluateConfig) -> MDTree:
+    """The unfitted MD tree a config describes."""
+    return MDTree(config.question, config.search, config.bounds, config.passes)
+
+
 def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dict]:
     """Mean (and per-seed) test accuracy of the MD tree and the three baseline trees.
 
@@ -90,7 +104,7 @@ def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dic
                 "Raise --max-data / --max-params",
             )  # fmt: skip
         sizes.append(len(fit[label]))
-        scores["md"].append(MDTree(config.question, config.search).fit(fit).score(test))
+        scores["md"].append(md_tree(config).fit(fit).score(test))
         for features in METHODS[1:]:
             tree = BaselineTree(features, label, seed).fit(fit)
             scores[features].append(tree.score(test))

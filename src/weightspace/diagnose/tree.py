@@ -100,14 +100,17 @@ class MDTree:
         self,
         question: str = "temperature",
         search: Literal["bounded", "scan"] = "bounded",
-        bounds: dict[int, tuple[float, float]] | None = None,
+        bounds: Literal["published", "data"] = "published",
         passes: int = 1,
     ) -> None:
         check_choice("question", question, tuple(SHAPES))
         check_choice("search", search, ("bounded", "scan"))
+        check_choice("bounds", bounds, ("published", "data"))
+        if passes < 1:
+            raise ConfigError("passes", "an integer >= 1", passes)
         self.question = question
         self.search = search
-        self.bounds = dict(bounds or {})
+        self.bounds = bounds  # "data": each threshold ranges over its feature's fitted values
         self.passes = passes  # the published fit is one pass; more passes revisit each threshold
 
     @property
@@ -134,7 +137,10 @@ class MDTree:
         features, labels = self._matrix(table), np.asarray(table[self.shape.label]).astype(str)
         thresholds = np.array([t.init for t in self.shape.thresholds], dtype=float)
         for _, (i, t) in itertools.product(range(self.passes), enumerate(self.shape.thresholds)):
-            low, high = self.bounds.get(i, (t.low, t.high))
+            low, high = t.low, t.high
+            if self.bounds == "data":
+                column = features[np.isfinite(features[:, i]), i]
+                low, high = float(column.min()), float(column.max())
 
             def loss(value: float, i: int = i) -> float:
                 trial = thresholds.copy()
@@ -186,7 +192,7 @@ class MDTree:
         self._check_fitted()
         atomic_write_json(Path(path), {
             "format": "weightspace-md-tree", "version": 1, "question": self.question,
-            "search": self.search,
+            "search": self.search, "bounds": self.bounds, "passes": self.passes,
             "features": [t.feature for t in self.shape.thresholds],
             "thresholds": [float(t) for t in self.thresholds_],
         })  # fmt: skip
@@ -196,7 +202,12 @@ class MDTree:
         raw = read_json(Path(path), "fitted tree", "Write one with `weightspace diagnose fit`")
         if raw.get("format") != "weightspace-md-tree" or raw.get("question") not in SHAPES:
             raise FileFormatError(path, "not a fitted MD tree", "Write one with `diagnose fit`")
-        tree = cls(raw["question"], raw.get("search", "bounded"))
+        tree = cls(
+            raw["question"],
+            raw.get("search", "bounded"),
+            raw.get("bounds", "published"),
+            int(raw.get("passes", 1)),
+        )
         thresholds = np.asarray(raw.get("thresholds", []), dtype=float)
         if len(thresholds) != len(tree.shape.thresholds):
             raise FileFormatError(path, f"expected {len(tree.shape.thresholds)} thresholds")

@@ -1,0 +1,89 @@
+"""End to end: `weightspace diagnose grid | metrics | fit | evaluate | model` on a tiny grid."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from weightspace.cli import main
+from weightspace.diagnose import PUBLISHED_COLUMNS, read_metrics
+
+FAST = ["--hessian-iters", "5", "--curve-epochs", "1", "--cka-samples", "50"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    out = tmp_path_factory.mktemp("diag") / "grid"
+    args = ["diagnose", "grid", "--preset", "digits-md-tiny", "--out", str(out), "--quiet"]
+    assert main([*args, "--widths", "4", "--epochs", "1"]) == 0
+    return out
+
+
+def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
+    table_path = tmp_path / "metrics.parquet"
+    assert main(["diagnose", "metrics", str(grid), "--out", str(table_path), "--quiet", *FAST]) == 0
+    table = pq.read_table(table_path)
+    assert table.num_rows == 4  # 1 width x 2 batch sizes x 2 data fractions
+    assert set(PUBLISHED_COLUMNS) <= set(table.column_names)
+    rows = table.to_pylist()
+    assert {r["width"] for r in rows} == {4} and {r["bs"] for r in rows} == {16, 256}
+    assert all(r["n_seeds"] == 2 and np.isfinite(r["mode_connectivity_peak"]) for r in rows)
+    assert all(0 <= r["train_error"] <= 100 and -1e-6 <= r["CKA"] <= 1 + 1e-6 for r in rows)
+
+    # a second run refuses to overwrite; with --overwrite it reuses the finished parts
+    assert main(["diagnose", "metrics", str(grid), "--out", str(table_path), *FAST]) == 2
+    parts = sorted((tmp_path / "metrics.parquet.parts").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    rerun = ["diagnose", "metrics", str(grid), "--out", str(table_path), "--overwrite", *FAST]
+    assert main(rerun) == 0
+    assert pq.read_table(table_path).to_pylist() == rows
+    assert [p.stat().st_mtime_ns for p in parts] == stamps  # nothing recomputed
+
+    fitted = tmp_path / "tree.json"
+    assert main(["diagnose", "fit", "--train", str(table_path), "--out", str(fitted)]) == 0
+    saved = json.loads(fitted.read_text())
+    assert saved["question"] == "temperature" and len(saved["thresholds"]) == 3
+
+    args = ["diagnose", "evaluate", "--train", str(table_path), "--test", str(table_path)]
+    results = tmp_path / "results.json"
+    assert main([*args, "--pairs", "2", "--seeds", "42", "90", "--json", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "MD tree" in out and "validation tree" in out
+    assert set(json.loads(results.read_text())["results"]) == {
+        "md", "validation", "hyperparameter", "landscape"
+    }  # fmt: skip
+
+    cell = next((grid / "cells").iterdir())
+    assert main(["diagnose", "model", str(cell), "--tree", str(fitted), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "bs_failure =" in out and "train_error =" in out
+
+
+def test_bad_input_exits_2(grid, tmp_path, capsys):
+    missing = str(tmp_path / "missing.parquet")
+    assert main(["diagnose", "evaluate", "--train", missing, "--test", missing]) == 2
+    assert main(["diagnose", "metrics", str(tmp_path), "--out", str(tmp_path / "t.parquet")]) == 2
+    bad_tree = tmp_path / "tree.json"
+    bad_tree.write_text('{"format": "something else"}')
+    cell = next((grid / "cells").iterdir())
+    assert main(["diagnose", "model", str(cell), "--tree", str(bad_tree)]) == 2
+    # the same --out with another grid config is refused, not overwritten
+    assert main(["diagnose", "grid", "--preset", "digits-md-tiny", "--out", str(grid)]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_csv_and_parquet_read_the_same(tmp_path):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    table = {"width": [2, 2, 4, 4], "bs": [16, 64, 16, 64], "data": [10] * 4,
+             "test_acc": [80.0, 85.0, 90.0, 70.0]}  # fmt: skip
+    pcsv.write_csv(pa.table(table), tmp_path / "t.csv")
+    pq.write_table(pa.table(table), tmp_path / "t.parquet")
+    a, b = read_metrics(tmp_path / "t.csv"), read_metrics(tmp_path / "t.parquet")
+    assert a["bs_failure"].tolist() == b["bs_failure"].tolist() == [
+        "large", "optimal", "optimal", "small"
+    ]  # fmt: skip
