@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from weightspace.errors import ConfigError
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
 
@@ -20,9 +21,12 @@ def condition_batchnorm(
     net: nn.Module, images: torch.Tensor, steps: int = 200, batch_size: int = 64, seed: int = 0
 ) -> nn.Module:
     """Re-estimate BatchNorm running statistics from ``steps`` forward passes in train mode
-    (no gradients), as SANE does for sampled models. A net without BatchNorm is unchanged."""
+    (no gradients), as SANE does for sampled models. A net without BatchNorm, or ``steps=0``,
+    is left as it is (statistics are reset only when new ones will be measured)."""
+    if steps < 0:
+        raise ConfigError("condition_steps", "an integer >= 0", steps)
     norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
+    if not norms or steps == 0:
         return net.eval()
     for m in norms:
         m.reset_running_stats()

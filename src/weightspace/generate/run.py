@@ -1,10 +1,11 @@
 """Sample new networks from a trained hyper-representation, evaluate them, write them as a zoo.
 
-Anchors are the top share (30 % by default) of the training split's checkpoints by test
-accuracy; their latents feed a sampler; decoded, de-normalized weights are loaded into the
-architecture (BatchNorm conditioned on training images when the network has any) and scored
-zero-shot on the validation and test splits. Novelty is each sample's relative distance to the
-nearest anchor checkpoint after permutation alignment.
+Anchors are the top share (30 % by default) of the training split's checkpoints by validation
+accuracy (never test accuracy: the samples are scored on the test split); their latents feed a
+sampler; decoded, de-normalized weights are loaded into the architecture (BatchNorm conditioned
+on training images when the network has any) and scored zero-shot on the validation and test
+splits. Novelty is each sample's relative distance to the nearest anchor checkpoint after
+permutation alignment; `weightspace.generate.evaluate` adds the baselines and the other measures.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from weightspace.errors import ConfigError
 from weightspace.generate.align import nearest_distance
 from weightspace.generate.networks import accuracy, condition_batchnorm
 from weightspace.generate.samplers import SAMPLERS, parse_method
-from weightspace.tokens.dataset import split_rows, zoo_spec
+from weightspace.tokens.dataset import zoo_spec
+from weightspace.tokens.splits import encoder_split
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits, load_dataset
 from weightspace.zoo.imports.writer import Checkpoint, write_zoo
@@ -38,18 +40,35 @@ class SampleConfig:
         parse_method(self.method)
         if self.n < 1:
             raise ConfigError("n", "an integer >= 1", self.n)
+        if self.condition_steps < 0:
+            raise ConfigError("condition_steps", "an integer >= 0", self.condition_steps)
 
 
 def anchor_rows(zoo: Zoo, encoder: HyperRepresentation, share: float) -> np.ndarray:
-    """The top ``share`` of the training checkpoints by test accuracy (at least 2), among those
-    with the best checkpoint's activation: samples are loaded into one architecture."""
-    rows = split_rows(zoo, "train", encoder.train_config_.splits)
-    accuracy = zoo.column("test_acc")
+    """The top ``share`` of the training checkpoints by *validation* accuracy (at least 2),
+    among those with the best checkpoint's activation: samples are loaded into one architecture.
+
+    Test accuracy never chooses anchors: the samples are scored on the test split. A zoo
+    without validation accuracy ranks by training accuracy.
+    """
+    rows = encoder_split(encoder, zoo).rows(zoo, "train")
+    accuracy = zoo.column(anchor_metric(zoo)).astype(float)
+    accuracy = np.where(np.isfinite(accuracy), accuracy, -np.inf)
     if "activation" in zoo.table.column_names:
         best = rows[np.argmax(accuracy[rows])]
         rows = rows[zoo.column("activation")[rows] == zoo.column("activation")[best]]
     order = rows[np.argsort(-accuracy[rows], kind="stable")]
     return np.sort(order[: max(2, int(round(share * len(rows))))])
+
+
+def anchor_metric(zoo: Zoo) -> str:
+    """The column anchors are ranked by: val_acc, else train_acc (never test_acc)."""
+    for name in ("val_acc", "train_acc"):
+        if name in zoo.table.column_names:
+            return name
+    raise ConfigError(
+        "zoo", "a val_acc or train_acc column to choose anchors by", zoo.table.column_names
+    )
 
 
 def anchor_subset(anchors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -86,8 +105,8 @@ def sample_zoo(
 ) -> Zoo:
     """Draw, evaluate and write ``config.n`` samples as a zoo; returns it."""
     flats, anchors = sample_weights(encoder, zoo, config)
-    splits = load_dataset(zoo.config.dataset)
-    arch = zoo.arch(int(anchors[np.argmax(zoo.column("test_acc")[anchors])]))
+    splits = load_dataset(zoo.dataset)
+    arch = zoo.arch(int(anchors[np.argmax(zoo.column(anchor_metric(zoo))[anchors])]))
     nets = load_networks(arch, zoo, flats, splits, config.condition_steps)
     spec = zoo_spec(zoo)
     flats = torch.stack([spec.flatten(net.state_dict()) for net in nets])  # conditioned BN
@@ -108,6 +127,7 @@ def sample_zoo(
         "anchors": {
             "rows": anchors.tolist(),
             "test_acc_mean": float(zoo.column("test_acc")[anchors].mean()),
+            "chosen_by": anchor_metric(zoo),
         },
         "zero_shot_test_acc": {"mean": float(test.mean()), "std": float(test.std())},
         "novelty": {"mean": float(novelty.mean()), "min": float(novelty.min())},
