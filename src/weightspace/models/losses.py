@@ -6,7 +6,7 @@ average their share compute the same gradient as one worker on the whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,13 +37,23 @@ def block_variances(
     tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, num_blocks: int
 ) -> torch.Tensor:
     """Variance of each block's values over a set of models: tokens (N, n, T) -> (num_blocks,)."""
-    layer = positions[..., 1].expand(tokens.shape[:2]).reshape(-1)  # (N * n,)
-    values = (tokens * mask).reshape(len(layer), -1).double()
-    count = torch.zeros(num_blocks, dtype=torch.float64).index_add_(
-        0, layer, mask.expand_as(tokens).reshape(len(layer), -1).sum(1).double()
-    )
-    total = torch.zeros_like(count).index_add_(0, layer, values.sum(1))
-    squares = torch.zeros_like(count).index_add_(0, layer, (values**2).sum(1))
+    return streamed_block_variances([tokens], mask, positions, num_blocks)
+
+
+def streamed_block_variances(
+    chunks: Iterable[torch.Tensor], mask: torch.Tensor, positions: torch.Tensor, num_blocks: int
+) -> torch.Tensor:
+    """`block_variances` of token chunks (b, n, T) read one at a time (a split too big for
+    memory): counts, sums and sums of squares add up across chunks."""
+    layer = positions[..., 1].reshape(-1)  # (n,)
+    count = torch.zeros(num_blocks, dtype=torch.float64)
+    total, squares = torch.zeros_like(count), torch.zeros_like(count)
+    per_token = mask.reshape(len(layer), -1).sum(1).double()  # (n,) real values per token
+    for tokens in chunks:
+        values = (tokens.cpu() * mask.cpu()).double()  # (b, n, T)
+        count.index_add_(0, layer.cpu(), per_token.cpu() * len(tokens))
+        total.index_add_(0, layer.cpu(), values.sum((0, 2)))
+        squares.index_add_(0, layer.cpu(), (values**2).sum((0, 2)))
     mean = total / count.clamp(min=1)
     return (squares / count.clamp(min=1) - mean**2).clamp(min=1e-8).float()
 

@@ -151,10 +151,7 @@ def _check(state: State, template: State) -> tuple[str, bool]:
         if tuple(value.shape) != tuple(template[key].shape):
             expected = tuple(template[key].shape)
             return f"{key} has shape {tuple(value.shape)}, expected {expected}", False
-    for key, value in state.items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            return f"{key} holds NaN or inf values", True
-    return "", True
+    return "", True  # finite values are checked per shard, all rows at once
 
 
 class _Shards:
@@ -192,6 +189,14 @@ class _Shards:
             k: torch.stack([state[k].to(v.dtype) for state, _ in self.buffer])
             for k, v in self.template.items()
         }
+        for key, value in tensors.items():
+            if not value.is_floating_point():
+                continue
+            finite = torch.isfinite(value.reshape(len(value), -1)).all(1)  # (n,)
+            for i in torch.nonzero(~finite).flatten().tolist():
+                row = self.buffer[i][1]
+                if not row["problem"]:
+                    row.update(status="bad", problem=f"{key} holds NaN or inf values")
         names = list(dict.fromkeys(k for _, row in self.buffer for k in row))
         rows = [
             {**{k: row.get(k) for k in names}, "shard": self.index, "shard_row": i}
@@ -279,8 +284,11 @@ def _resume(work: Path) -> tuple[list[pa.Table], State | None]:
     template = marker.get("template")
     if not tables or template is None:
         return [], None
-    dtypes = {k: getattr(torch, v["dtype"].removeprefix("torch.")) for k, v in template.items()}
-    return tables, {k: torch.zeros(v["shape"], dtype=dtypes[k]) for k, v in template.items()}
+    zeros = {
+        k: torch.zeros(v["shape"], dtype=getattr(torch, v["dtype"].removeprefix("torch.")))
+        for k, v in template.items()
+    }
+    return tables, {k: zeros[k] for k in marker["order"]}  # JSON objects keep no order
 
 
 def _write_rows(work: Path, checkpoints: Iterator[Checkpoint], shard_size: int):  # noqa: ANN202
@@ -328,6 +336,7 @@ def _remember(work: Path, template: State) -> None:
     marker["template"] = {
         k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in template.items()
     }
+    marker["order"] = list(template)
     atomic_write_json(work / MARKER, marker)
 
 
