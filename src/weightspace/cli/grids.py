@@ -1,0 +1,123 @@
+"""`weightspace grids generate | info | train`: power-grid stability datasets and baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from weightspace.cli.common import group
+from weightspace.config import add_config_arguments, config_from_args
+from weightspace.errors import ConfigError
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from weightspace.powergrid import (
+        DatasetConfig,
+        GenerateConfig,
+        GridConfig,
+        SimulationConfig,
+        generate_dataset,
+    )
+
+    config = GenerateConfig(
+        config_from_args(GridConfig, args, section="grid"),
+        config_from_args(SimulationConfig, args, section="simulation"),
+        config_from_args(DatasetConfig, args, section="dataset"),
+    )
+    dataset = generate_dataset(config, args.out, backend=args.backend, progress=not args.quiet)
+    timing = dataset.manifest["timing"]
+    print(
+        f"wrote {len(dataset)} grids of {config.grid.nodes} nodes "
+        f"(M = {config.simulation.perturbations}) to {args.out}; "
+        f"{timing['trajectories_per_second']:.0f} trajectories/s"
+    )
+
+
+def _info(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from weightspace.powergrid import open_grid_dataset
+
+    dataset = open_grid_dataset(args.dir)
+    c = dataset.config
+    snbs = np.concatenate([dataset.grid_arrays(i)["snbs"] for i in range(len(dataset))])
+    edges = dataset.table.column("num_edges").to_numpy()
+    nodes = dataset.table.column("num_nodes").to_numpy()
+    print(
+        f"{len(dataset)} grids of {c['grid']['nodes']} nodes, M = "
+        f"{c['simulation']['perturbations']} perturbations per node, seed {c['dataset']['seed']}"
+    )
+    print(f"mean degree {np.mean(2 * edges / nodes):.3f}; SNBS mean {snbs.mean():.3f}")
+    print(f"simulation: {dataset.manifest['timing']['trajectories_per_second']:.0f} traj/s")
+
+
+def _load_splits(path: str, seed: int) -> dict[str, list]:
+    from weightspace.powergrid import open_grid_dataset, read_zenodo
+
+    root = Path(path)
+    if (root / "train" / "input_data.h5").is_file():
+        return read_zenodo(root)
+    return open_grid_dataset(root).splits(seed=seed)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from weightspace.powergrid import GridTrainConfig, run_baseline
+    from weightspace.zoo.storage import atomic_write_json
+
+    config = config_from_args(GridTrainConfig, args)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.overwrite:
+        raise ConfigError("--out", "a file that does not exist yet", str(out), "Add --overwrite")
+    splits = _load_splits(args.data, config.seed)
+    tests = {"test": splits["test"]}
+    for extra in args.test or []:
+        whole = _load_splits(extra, config.seed)
+        tests[Path(extra).name] = (
+            whole["test"] if args.transfer_split == "test" else sum(whole.values(), [])
+        )
+    log = None if args.quiet else (lambda e: print(json.dumps(e)))
+    results = {}
+    for name in args.model:
+        results[name] = run_baseline(name, splits["train"], splits["valid"], tests, config, log)
+    header = f"{'model':9s} " + " ".join(f"{k + ' R2':>14s} {'<0.1':>6s}" for k in tests)
+    print(header)
+    for name, r in results.items():
+        cells = " ".join(f"{r[k]['r2']:14.3f} {r[k]['within_0.1']:6.3f}" for k in tests)
+        print(f"{name:9s} {cells}")
+    if out is not None:
+        atomic_write_json(
+            out, {"data": args.data, "tests": list(tests), "config": config.to_dict(), **results}
+        )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from weightspace.powergrid import DatasetConfig, GridConfig, GridTrainConfig, SimulationConfig
+    from weightspace.powergrid.compare import BASELINES
+
+    grids = group(commands, "grids", "power-grid stability datasets (SNBS) and GNN baselines")
+    gen = grids.add_parser("generate", help="simulate a dataset (resumes a partial directory)")
+    for cls in (GridConfig, SimulationConfig, DatasetConfig):
+        add_config_arguments(gen, cls)
+    gen.add_argument("--out", required=True, help="the dataset directory to write")
+    gen.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(run=_generate)
+    info = grids.add_parser("info", help="counts, mean degree and SNBS of a dataset")
+    info.add_argument("dir")
+    info.set_defaults(run=_info)
+    train = grids.add_parser("train", help="fit baselines, print R^2 in-distribution and transfer")
+    train.add_argument("--model", nargs="+", required=True, choices=BASELINES)
+    train.add_argument("--data", required=True, help="a generated dataset or a Zenodo folder")
+    train.add_argument("--test", nargs="*", help="more datasets to test on (size transfer)")
+    train.add_argument(
+        "--transfer-split",
+        default="all",
+        choices=("all", "test"),
+        help="which grids of the --test datasets to score (default: all of them)",
+    )
+    train.add_argument("--out", help="a JSON file for the results")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    add_config_arguments(train, GridTrainConfig)
+    train.set_defaults(run=_train)
