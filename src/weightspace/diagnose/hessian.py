@@ -16,14 +16,20 @@ from weightspace.diagnose.stack import Stack
 
 
 def batched_hvp(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> Callable:
-    """``hvp(v (N, P)) -> H_i v_i (N, P)``: each model's training-loss Hessian on (x, y) times v."""
+    """``hvp(v (n, P), rows (n,)) -> H_i v_i (n, P)``: the training-loss Hessian on (x, y) of
+    each model in ``rows`` times its vector; models that have converged are left out."""
     loss = stack.loss_fn(x, y)
 
     def one(flat: torch.Tensor, buffers: dict, v: torch.Tensor) -> torch.Tensor:
         return jvp(lambda p: grad(loss)(p, buffers), (flat,), (v,))[1]
 
     many = vmap(one, in_dims=(0, 0, 0))
-    return lambda v: many(stack.flat, stack.buffers, v)
+
+    def hvp(v: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        buffers = {k: b[rows] for k, b in stack.buffers.items()}
+        return many(stack.flat[rows], buffers, v)
+
+    return hvp
 
 
 def _generators(seeds: list[int]) -> list[torch.Generator]:
@@ -56,14 +62,15 @@ def hutchinson_trace(
     count = torch.zeros(n_models, dtype=torch.float64)
     done = torch.zeros(n_models, dtype=torch.bool)
     for _ in range(max_iter):
-        v = _draw(gens, size, "rademacher")  # (N, P)
-        quad = (hvp(v) * v).sum(1).double()  # (N,)
-        before = total / count.clamp(min=1)
-        total = torch.where(done, total, total + quad)
-        count = torch.where(done, count, count + 1)
-        after = total / count
-        converged = (count > 1) & ((after - before).abs() / (after.abs() + 1e-6) < tol)
-        done |= converged
+        rows = torch.nonzero(~done).flatten()
+        v = _draw([gens[i] for i in rows], size, "rademacher")  # (n, P)
+        quad = (hvp(v, rows) * v).sum(1).double()  # (n,)
+        before = total[rows] / count[rows].clamp(min=1)
+        total[rows] += quad
+        count[rows] += 1
+        after = total[rows] / count[rows]
+        converged = (count[rows] > 1) & ((after - before).abs() / (after.abs() + 1e-6) < tol)
+        done[rows] = converged
         if bool(done.all()):
             break
     return (total / count).float()
@@ -80,19 +87,19 @@ def top_eigenvalue(
     """The dominant Hessian eigenvalue (N,) by power iteration (Rayleigh quotient vᵀHv)."""
     gens = _generators(seeds)
     v = _draw(gens, size, "normal")
-    v = v / v.norm(dim=1, keepdim=True)
+    v = v / v.norm(dim=1, keepdim=True)  # (N, P)
     value = torch.zeros(n_models)
     done = torch.zeros(n_models, dtype=torch.bool)
     for step in range(max_iter):
-        hv = hvp(v)  # (N, P)
-        new = (hv * v).sum(1)
-        converged = (step > 0) & ((new - value).abs() / (value.abs() + 1e-6) < tol)
-        value = torch.where(done, value, new)
-        done |= converged
+        rows = torch.nonzero(~done).flatten()
+        hv = hvp(v[rows], rows)  # (n, P)
+        new = (hv * v[rows]).sum(1)
+        old = value[rows]
+        value[rows] = new
+        done[rows] = (step > 0) & ((new - old).abs() / (old.abs() + 1e-6) < tol)
         if bool(done.all()):
             break
-        nxt = hv / hv.norm(dim=1, keepdim=True).clamp(min=1e-30)
-        v = torch.where(done.view(-1, 1), v, nxt)
+        v[rows] = hv / hv.norm(dim=1, keepdim=True).clamp(min=1e-30)
     return value
 
 
