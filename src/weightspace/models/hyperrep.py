@@ -134,6 +134,14 @@ class HyperRepAE(nn.Module):
     def project(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(z)  # (B, projection)
 
+    def latents(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n, T) whole models -> (B, latent): what generation samples around (2022)."""
+        return self.encode(tokens, positions)
+
+    def decode_latents(self, z: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, latent) -> (B, n, T) tokens of whole models (the decoder sees the whole model)."""
+        return self.decode(z, positions)
+
     def embed(
         self,
         tokens: torch.Tensor,
