@@ -20,3 +20,11 @@ def init_from_env() -> bool:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
     return True
+
+
+def reduction_device() -> torch.device:
+    """Where a tensor must live for a collective of the current process group: NCCL reduces
+    only CUDA tensors (a CPU tensor fails there), gloo only CPU ones."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
