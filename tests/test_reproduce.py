@@ -1,0 +1,66 @@
+"""`weightspace reproduce`: the registry, --list, errors, and one quick reproduction (slow)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from weightspace.cli import main
+from weightspace.errors import ConfigError
+from weightspace.reproduce import REGISTRY, Result, Row, get, register
+from weightspace.reproduce.registry import markdown
+
+SEEDS = ("hyperreps-2021", "generative-2022", "sane-2024", "behaviour-2025")
+
+
+def fake_finding(out, quick=False, log=print):  # noqa: ANN001, ANN201
+    """A stand-in runner: writes a file, returns one row (registered by name in a test)."""
+    (out / "ran.txt").write_text(f"quick={quick}")
+    return Result([Row("answer", "42", 41.5, 40.0, 43.0, "close")], notes=["a note"])
+
+
+def test_list_names_every_seed_reproduction(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    text = capsys.readouterr().out
+    for name in SEEDS:
+        assert name in text and get(name).runner.count(":") == 1
+
+
+def test_registering_is_one_line_and_runs_through_the_cli(tmp_path, capsys):
+    register("fake-2099", "Nobody 2099", "a claim", f"{__name__}:fake_finding")
+    try:
+        assert main(["reproduce", "fake-2099", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+        text = capsys.readouterr().out
+        assert (tmp_path / "ran.txt").read_text() == "quick=True"
+        assert "| answer | 42 | 41.500 [40.000, 43.000] | close |" in text
+        assert "command: weightspace reproduce fake-2099 --quick" in text and "wall time" in text
+        assert (tmp_path / "reproduction.md").read_text() == text.rstrip("\n") + "\n"
+        with pytest.raises(ConfigError, match="new name"):
+            register("fake-2099", "again", "x", "m:f")
+    finally:
+        REGISTRY.pop("fake-2099")
+
+
+def test_unknown_or_missing_name_is_a_clear_error(capsys):
+    assert main(["reproduce", "nothing-1999"]) == 2
+    assert "reproduce --list" in capsys.readouterr().err
+    assert main(["reproduce"]) == 2
+    with pytest.raises(ConfigError, match="module:function"):
+        register("bad", "p", "c", "no-colon")
+
+
+def test_rows_without_interval_print_the_value_alone():
+    row = Row("m", "1", 0.5)
+    assert row.ours_text() == "0.500" and math.isnan(row.low)
+    text = markdown(Result([row]), get("sane-2024"), "weightspace reproduce sane-2024", 1.0)
+    assert text.startswith("# sane-2024") and "| m | 1 | 0.500 |" in text
+
+
+@pytest.mark.slow
+def test_quick_hyperreps_2021_end_to_end(tmp_path, capsys):
+    assert main(["reproduce", "hyperreps-2021", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for method in ("W", "s(W)", "HyperRep"):
+        assert f"| test_acc R², {method} |" in text
+    assert "0 sibling pairs" in text  # grouped split
