@@ -55,10 +55,11 @@ class SparsifyConfig:
     )
     kl_ramp: int = field(default=25, metadata={"help": "vd: epochs of the KL-weight ramp"})
     epoch: int | None = field(
-        default=None, metadata={"help": "the original checkpoint to sparsify (default: last)"}
+        default=None,
+        metadata={"help": "the original checkpoint to sparsify; unset: each model's last"},
     )
     models: int | None = field(
-        default=None, metadata={"help": "sparsify only the first N models (default: all)"}
+        default=None, metadata={"help": "sparsify only the first N models; unset: all"}
     )
     population: int = field(
         default=128, metadata={"help": "models trained at once (one resumable shard)"}

@@ -99,7 +99,7 @@ def magnitude_twins(
     (model, level), model-major. ``first_epoch`` is the originals' epoch: fine-tuning epoch t
     uses the data order of epoch ``first_epoch + t``.
     """
-    levels = torch.tensor(config.sparsity)
+    levels = torch.tensor(config.sparsity, dtype=torch.float64)  # exact levels in the table
     n_levels, epochs = len(levels), config.finetune_epochs
     members = [spec for spec in specs for _ in range(n_levels)]
     repeated = {k: v.repeat_interleave(n_levels, 0) for k, v in start.items()}

@@ -1,0 +1,178 @@
+"""Compare a twin zoo with its original: accuracy versus sparsity, sparsity per layer,
+prediction agreement and Cohen's kappa per twin, and the correlation of original and twin
+accuracy across the zoo (Honegger, Schürholt & Borth 2023).
+
+Twins are grouped by sparsity level (magnitude pruning) or by sparsification epoch
+(variational dropout); every statistic is per group, over the group's twins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy.stats import pearsonr, spearmanr
+from torch import nn
+from torch.func import functional_call, vmap
+
+from weightspace.sparsify.masks import layer_sparsity
+from weightspace.sparsify.run import resolve_original
+from weightspace.zoo.architectures import build_model
+from weightspace.zoo.datasets import load_dataset
+from weightspace.zoo.reader import Zoo, open_zoo
+
+
+@torch.no_grad()
+def predictions(zoo: Zoo, rows: np.ndarray, x: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """(n, B) top-1 predictions of the checkpoints ``rows`` on inputs ``x`` (B, C, H, W)."""
+    out = np.empty((len(rows), len(x)), dtype=np.int64)
+    archs = [zoo.arch(int(r)) for r in rows]
+    for arch in dict.fromkeys(archs):  # one vectorized network per architecture config
+        mine = np.flatnonzero([a == arch for a in archs])
+        template = build_model(arch).to("meta").eval()
+        call = vmap(lambda p, xb, t=template: functional_call(t, p, (xb,)), in_dims=(0, None))
+        for start in range(0, len(mine), batch):
+            part = mine[start : start + batch]
+            logits = call(zoo.weights(rows[part]), x)  # (b, B, K)
+            out[part] = logits.argmax(-1).numpy()
+    return out
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray, classes: int) -> np.ndarray:
+    """Cohen's kappa (n,) between paired label rows ``a`` and ``b`` (n, B)."""
+    observed = (a == b).mean(1)
+    share_a = np.stack([(a == k).mean(1) for k in range(classes)], 1)  # (n, K)
+    share_b = np.stack([(b == k).mean(1) for k in range(classes)], 1)
+    chance = (share_a * share_b).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = (observed - chance) / (1.0 - chance)
+    return np.where(chance >= 1.0, np.where(observed >= 1.0, 1.0, 0.0), kappa)
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return float("nan"), float("nan")
+    return float(pearsonr(x[ok], y[ok])[0]), float(spearmanr(x[ok], y[ok])[0])
+
+
+def _sparsified(zoo: Zoo) -> tuple[str, ...]:
+    with torch.device("meta"):
+        net = build_model(zoo.arch(0))
+    return tuple(
+        f"{path}.weight" for path, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    )
+
+
+def _layers(twin: Zoo, rows: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(n, L) share of zeros per sparsified layer of the checkpoints ``rows``."""
+    parts = [
+        layer_sparsity(twin.weights(rows[s : s + 512]), names).numpy()
+        for s in range(0, len(rows), 512)
+    ]
+    return np.concatenate(parts)
+
+
+def compare_twins(original: Zoo | str | None, twin: Zoo | str) -> dict:
+    """Everything the twins-versus-originals study reports, as a JSON-ready dict.
+
+    ``groups``: per sparsity level or epoch, the twins' count, sparsity and test accuracy
+    (mean, std), the originals' mean accuracy, top-1 agreement and Cohen's kappa on the test
+    split (mean, std), Pearson and Spearman correlation of original vs twin accuracy; ``layers``:
+    mean sparsity per layer and group; ``points``: per twin, for plots.
+
+    Example:
+        >>> result = compare_twins("zoo/", "zoo-vd/")
+        >>> [(g["key"], g["test_acc_mean"]) for g in result["groups"]]
+    """
+    twin = twin if isinstance(twin, Zoo) else open_zoo(twin)
+    original, links = resolve_original(twin, original)
+    method = twin.manifest["twin"]["method"]
+    usable = np.flatnonzero(twin.column("status") == "ok")
+    splits = load_dataset(original.config.dataset)
+    x, classes = splits.test_x, splits.num_classes
+    twin_pred = predictions(twin, usable, x)
+    unique, inverse = np.unique(links[usable], return_inverse=True)
+    original_pred = predictions(original, unique, x)[inverse.reshape(-1)]
+    agreement = (twin_pred == original_pred).mean(1)
+    kappa = cohen_kappa(twin_pred, original_pred, classes)
+    by = "target_sparsity" if method == "magnitude" else "epoch"
+    key = twin.column(by)[usable]
+    acc, sparsity = twin.column("test_acc")[usable], twin.column("sparsity")[usable]
+    original_acc = original.column("test_acc")[links[usable]]
+    names = _sparsified(twin)
+    per_layer = _layers(twin, usable, names)
+    groups = []
+    for value in np.unique(key):
+        g = key == value
+        pearson, spearman = _correlation(original_acc[g], acc[g])
+        groups.append(
+            {
+                "key": float(value),
+                "n": int(g.sum()),
+                **_stats("sparsity", sparsity[g]),
+                **_stats("test_acc", acc[g]),
+                "original_test_acc_mean": float(original_acc[g].mean()),
+                **_stats("agreement", agreement[g]),
+                **_stats("kappa", kappa[g]),
+                "pearson": pearson,
+                "spearman": spearman,
+                "layer_sparsity": per_layer[g].mean(0).tolist(),
+            }
+        )
+    return {
+        "original": original.name,
+        "twin": twin.name,
+        "method": method,
+        "group_by": by,
+        "layers": list(names),
+        "groups": groups,
+        "points": {
+            "key": key.tolist(),
+            "sparsity": sparsity.tolist(),
+            "test_acc": acc.tolist(),
+            "original_test_acc": original_acc.tolist(),
+        },
+    }
+
+
+def _stats(name: str, values: np.ndarray) -> dict[str, float]:
+    return {f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values))}
+
+
+def crossover(magnitude: dict, vd: dict, split: float = 0.8) -> dict:
+    """Where variational dropout beats magnitude pruning: each VD twin's test accuracy minus
+    the magnitude-pruning mean curve interpolated at the twin's sparsity, averaged below and
+    at/above ``split`` sparsity (twins outside the pruning curve's range are left out)."""
+    curve = sorted((g["sparsity_mean"], g["test_acc_mean"]) for g in magnitude["groups"])
+    xs, ys = np.array([c[0] for c in curve]), np.array([c[1] for c in curve])
+    s, a = np.asarray(vd["points"]["sparsity"]), np.asarray(vd["points"]["test_acc"])
+    inside = (s >= xs.min()) & (s <= xs.max())
+    gap = a - np.interp(s, xs, ys)
+    out = {"split": split}
+    for name, part in (("below", inside & (s < split)), ("above", inside & (s >= split))):
+        n = int(part.sum())
+        out[name] = {"n": n, "vd_minus_mp": float(gap[part].mean()) if n else float("nan")}
+    return out
+
+
+def summary_table(results: Sequence[dict]) -> str:
+    """A Markdown table of the groups of one or more comparisons."""
+    lines = [
+        "| method | group | n | sparsity | test acc | original acc | agreement | kappa "
+        "| Pearson | Spearman |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        for g in result["groups"]:
+            label = f"{g['key']:.2f}" if result["group_by"] != "epoch" else f"epoch {g['key']:.0f}"
+            lines.append(
+                f"| {result['method']} | {label} | {g['n']} "
+                f"| {g['sparsity_mean']:.3f} ± {g['sparsity_std']:.3f} "
+                f"| {g['test_acc_mean']:.3f} ± {g['test_acc_std']:.3f} "
+                f"| {g['original_test_acc_mean']:.3f} "
+                f"| {g['agreement_mean']:.3f} | {g['kappa_mean']:.3f} "
+                f"| {g['pearson']:.3f} | {g['spearman']:.3f} |"
+            )
+    return "\n".join(lines)

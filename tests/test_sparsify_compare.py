@@ -1,0 +1,141 @@
+"""Twins against a plain per-model loop, the comparison's statistics, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from sklearn.metrics import cohen_kappa_score
+
+from weightspace.cli import main
+from weightspace.sparsify import SparsifyConfig
+from weightspace.sparsify.compare import cohen_kappa, compare_twins, crossover, predictions
+from weightspace.sparsify.methods import magnitude_twins, variational_twins
+from weightspace.sparsify.reference import magnitude_alone, variational_alone
+from weightspace.zoo import ArchConfig, create_zoo, load_dataset, open_zoo
+from weightspace.zoo.members import ModelSpec
+from weightspace.zoo.population import Population
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    arch = ArchConfig("cnn-s", (1, 8, 8), 10, "relu", 0.5, "uniform")  # dropout: keys must agree
+    specs = [ModelSpec(i, 40 + i, arch, "sgd", 1e-2, 1e-3) for i in range(2)]
+    result = Population(specs, digits, batch_size=128).train(1, checkpoint_epochs=[1])
+    return specs, {k: v[:, -1] for k, v in result.weights.items()}
+
+
+@pytest.mark.parametrize("method", ["magnitude", "vd"])
+def test_population_matches_a_plain_per_model_loop(digits, trained, method):
+    specs, start = trained
+    config = SparsifyConfig(
+        method=method, sparsity=(0.7,), finetune_epochs=1, vd_epochs=1, kl_scale=1.0, kl_ramp=1
+    )
+    if method == "magnitude":
+        together = magnitude_twins(specs, start, digits, 128, config, first_epoch=1)
+        alone = magnitude_alone(
+            specs[1], {k: v[1] for k, v in start.items()}, 0.7, digits, 128, config, first_epoch=1
+        )
+        row = 1
+    else:
+        together = variational_twins(specs, start, digits, 128, config, first_epoch=1)
+        alone = variational_alone(
+            specs[1], {k: v[1] for k, v in start.items()}, digits, 128, config, first_epoch=1
+        )
+        row = 3  # model 1, epoch 1
+    for key, value in alone.items():
+        torch.testing.assert_close(together.weights[key][row], value, atol=1e-5, rtol=1e-4)
+    # negative control: the other model's twin differs
+    assert not torch.allclose(together.weights["features.0.weight"][0], alone["features.0.weight"])
+
+
+def test_cohen_kappa_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, (5, 60))
+    b = np.where(rng.random((5, 60)) < 0.6, a, rng.integers(0, 4, (5, 60)))
+    expected = [cohen_kappa_score(x, y) for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(cohen_kappa(a, b, 4), expected, atol=1e-12)
+    assert cohen_kappa(a[:1], a[:1], 4)[0] == 1.0
+
+
+def test_crossover_signs():
+    mp = {"groups": [{"sparsity_mean": s, "test_acc_mean": 0.9 - s / 2} for s in (0.1, 0.5, 0.9)]}
+    vd = {"points": {"sparsity": [0.3, 0.85, 0.95], "test_acc": [0.6, 0.6, 0.1]}}
+    cross = crossover(mp, vd)
+    assert cross["below"] == {"n": 1, "vd_minus_mp": pytest.approx(0.6 - 0.75)}
+    assert cross["above"] == {"n": 1, "vd_minus_mp": pytest.approx(0.6 - 0.475)}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    config = tiny_config(epochs=1, batch_size=128, seeds=3)
+    return create_zoo(config, tmp_path_factory.mktemp("cmp") / "zoo", progress=False)
+
+
+def test_cli_sparsify_and_compare_end_to_end(zoo, tmp_path, capsys):
+    twin = tmp_path / "twin"
+    args = [
+        "zoo",
+        "sparsify",
+        str(zoo.root),
+        "--out",
+        str(twin),
+        "--method",
+        "magnitude",
+        "--sparsity",
+        "0.5",
+        "0.9",
+        "--finetune-epochs",
+        "1",
+        "--scope",
+        "layer",
+    ]
+    assert main(args) == 0
+    assert "target_sparsity 0.9" in capsys.readouterr().out
+    twin_zoo = open_zoo(twin)
+    assert len(twin_zoo) == 6 * 2 and twin_zoo.manifest["twin"]["config"]["scope"] == "layer"
+    assert not (tmp_path / "twin.sparsifying").exists()
+    assert main(["zoo", "info", str(twin)]) == 0  # an ordinary zoo for the other commands
+    out = tmp_path / "cmp"
+    assert main(["zoo", "compare", str(zoo.root), str(twin), "--out", str(out)]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    assert [g["key"] for g in result["groups"]] == [0.5, 0.9]
+    assert all(
+        (out / n).stat().st_size > 1000
+        for n in ("accuracy_vs_sparsity.png", "original_vs_twin.png", "twins.html")
+    )
+    # the vectorized predictions equal each network's own, and agreement is their match rate
+    x = load_dataset(zoo.config.dataset).test_x
+    agreement = []
+    for r in np.flatnonzero(twin_zoo.column("target_sparsity") == 0.5):
+        mine = twin_zoo.model(int(r))(x).argmax(1).numpy()
+        theirs = zoo.model(int(twin_zoo.column("original_row")[r]))(x).argmax(1).numpy()
+        assert np.array_equal(predictions(twin_zoo, np.array([r]), x)[0], mine)
+        agreement.append((mine == theirs).mean())
+    assert result["groups"][0]["agreement_mean"] == pytest.approx(np.mean(agreement))
+    refused = main(["zoo", "compare", str(zoo.root), str(twin), "--out", str(out)])
+    assert refused == 2  # earlier results are not overwritten by surprise
+
+
+def test_cli_rejects_bad_input_with_exit_2(zoo, tmp_path, capsys):
+    base = ["zoo", "sparsify", str(zoo.root), "--out", str(tmp_path / "t")]
+    assert main([*base, "--sparsity", "1.2"]) == 2
+    assert "sparsity" in capsys.readouterr().err
+    assert main([*base, "--method", "lottery"]) == 2
+    assert "lottery" in capsys.readouterr().err
+    assert main(["zoo", "sparsify", str(tmp_path / "missing"), "--out", str(tmp_path / "u")]) == 2
+    assert main(["zoo", "compare", str(zoo.root), str(zoo.root)]) == 2  # not a twin
+
+
+def test_compare_statistics_from_a_vd_twin(zoo, tmp_path):
+    from weightspace.sparsify import sparsify_zoo
+
+    twin = sparsify_zoo(zoo, tmp_path / "vd", SparsifyConfig(method="vd", vd_epochs=1))
+    result = compare_twins(zoo, twin)
+    first = result["groups"][0]  # epoch 0: the originals themselves, nearly
+    assert first["agreement_mean"] > 0.95 and first["kappa_mean"] > 0.9
+    assert first["pearson"] > 0.9
+    assert len(first["layer_sparsity"]) == len(result["layers"]) == 5
