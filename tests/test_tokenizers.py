@@ -139,3 +139,16 @@ def test_window_selects_contiguous_tokens():
         s = int(start[b])
         assert torch.equal(window.tokens[b], batch.tokens[b, s : s + 4])
         assert torch.equal(window.positions[b, :, 0], torch.arange(s, s + 4))
+
+
+def test_layer_tokenizer_keeps_its_index_on_each_device_once():
+    tok = LayerTokenizer(weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8))))
+    flat = torch.randn(2, tok.spec.num_params)
+    assert torch.equal(tok.detokenize(tok.tokenize(flat).tokens), flat)
+    meta = torch.device("meta")
+    first = tok.tokenize(flat.to(meta))
+    assert first.tokens.device == meta
+    index = tok.on(meta)["index"]
+    tok.tokenize(flat.to(meta))
+    tok.detokenize(first.tokens)
+    assert tok.on(meta)["index"] is index  # copied once, not at every call

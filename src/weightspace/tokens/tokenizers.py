@@ -184,12 +184,23 @@ class LayerTokenizer:
         flat = flat.reshape(-1, self.spec.num_params)
         batch = flat.shape[0]
         padded = torch.cat([flat, flat.new_zeros(batch, 1)], 1)
-        tokens = padded[:, self.index.to(flat.device)]  # (B, n, T)
+        on = self.on(flat.device)
+        tokens = padded[:, on["index"]]  # (B, n, T)
         return TokenBatch(
             tokens,
-            self.mask.to(flat.device).expand(batch, -1, -1),
-            self.positions.to(flat.device).expand(batch, -1, -1),
+            on["mask"].expand(batch, -1, -1),
+            on["positions"].expand(batch, -1, -1),
         )
+
+    def on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The index tensors on ``device``, copied there once and kept: a ResNet-18's index
+        is ~62 MB, which a copy per call would move at every training step."""
+        key = str(device)
+        cache = self.__dict__.setdefault("_on_device", {})
+        if key not in cache:
+            names = ("index", "inverse", "mask", "positions")
+            cache[key] = {name: getattr(self, name).to(device) for name in names}
+        return cache[key]
 
     def detokenize(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, n, T) tokens of whole models -> (B, P) weights. Padding values are ignored."""
@@ -197,4 +208,4 @@ class LayerTokenizer:
             raise ConfigError(
                 "tokens", f"shape (B, {self.num_tokens}, {self.token_size})", tuple(tokens.shape)
             )
-        return tokens.reshape(tokens.shape[0], -1)[:, self.inverse.to(tokens.device)]
+        return tokens.reshape(tokens.shape[0], -1)[:, self.on(tokens.device)["inverse"]]
