@@ -87,3 +87,26 @@ def test_csv_and_parquet_read_the_same(tmp_path):
     assert a["bs_failure"].tolist() == b["bs_failure"].tolist() == [
         "large", "optimal", "optimal", "small"
     ]  # fmt: skip
+
+
+def test_a_table_without_metrics_is_a_clear_error(tmp_path, capsys):
+    import pyarrow as pa
+
+    table = {"width": [2, 2, 4, 4], "bs": [16, 64, 16, 64], "data": [10] * 4,
+             "test_acc": [80.0, 85.0, 90.0, 70.0]}  # fmt: skip
+    pq.write_table(pa.table(table), tmp_path / "grid.parquet")
+    path = str(tmp_path / "grid.parquet")
+    assert main(["diagnose", "evaluate", "--train", path, "--test", path, "--pairs", "1"]) == 2
+    assert "train_error" in capsys.readouterr().err
+
+
+def test_label_noise_flips_only_training_labels():
+    from weightspace.zoo import DatasetConfig, load_dataset
+
+    clean = load_dataset(DatasetConfig("digits"))
+    noisy = load_dataset(DatasetConfig("digits", label_noise=0.1))
+    changed = (clean.train_y != noisy.train_y).float().mean().item()
+    assert abs(changed - 0.1) < 1 / len(clean.train_y)
+    assert (clean.test_y == noisy.test_y).all() and (clean.val_y == noisy.val_y).all()
+    again = load_dataset(DatasetConfig("digits", label_noise=0.1))
+    assert (again.train_y == noisy.train_y).all()  # seeded

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from weightspace.diagnose.tables import Table, select
+from weightspace.diagnose.tables import Table, columns, select
 from weightspace.diagnose.tree import SHAPES, BaselineTree, MDTree
 from weightspace.errors import ConfigError
 
@@ -70,9 +70,11 @@ def usable(table: Table, config: EvaluateConfig) -> Table:
 def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
     """The training collection's rows a protocol fits on, for one seed."""
     if config.protocol == "scale-data":
-        return select(table, np.asarray(table["data_amount"], dtype=float) <= config.max_data)
+        amount = columns(table, ["data_amount"], "scale-data protocol")[:, 0]
+        return select(table, amount <= config.max_data)
     if config.protocol == "scale-params":
-        return select(table, np.asarray(table["para_amount"], dtype=float) <= config.max_params)
+        amount = columns(table, ["para_amount"], "scale-params protocol")[:, 0]
+        return select(table, amount <= config.max_params)
     pairs = sorted(set(zip(table["data"].tolist(), table["width"].tolist(), strict=True)))
     rng = np.random.default_rng(seed)
     chosen = {pairs[i] for i in rng.permutation(len(pairs))[: config.pairs]}

@@ -15,7 +15,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from weightspace.diagnose.labels import LABELS, RFI, derive_labels
-from weightspace.errors import FileFormatError
+from weightspace.errors import ConfigError, FileFormatError
 from weightspace.zoo.storage import write_table as _write_parquet
 
 Table = dict[str, np.ndarray]
@@ -70,6 +70,17 @@ def write_metrics(path: str | Path, rows: list[dict]) -> Table:
     table = complete_labels(table)
     _write_parquet(Path(path), pa.table({k: list(v) for k, v in table.items()}))
     return table
+
+
+def columns(table: Table, names: tuple[str, ...] | list[str], why: str) -> np.ndarray:
+    """The named columns as one float matrix (rows, len(names)); a missing one is a clear error."""
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise ConfigError(
+            "metrics table", f"a column {missing[0]!r} ({why})", f"columns {sorted(table)}",
+            "Compute it with `weightspace diagnose metrics`",
+        )  # fmt: skip
+    return np.stack([np.asarray(table[n], dtype=float) for n in names], 1)
 
 
 def rows_to_table(rows: list[dict]) -> Table:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.tree import DecisionTreeClassifier
 
-from weightspace.diagnose.tables import Table
+from weightspace.diagnose.tables import Table, columns
 from weightspace.errors import ConfigError, FileFormatError, NotFittedError, check_choice
 from weightspace.zoo.storage import atomic_write_json, read_json
 
@@ -119,15 +119,7 @@ class MDTree:
 
     def _matrix(self, table: Table) -> np.ndarray:
         names = [t.feature for t in self.shape.thresholds]
-        missing = [n for n in names if n not in table]
-        if missing:
-            raise ConfigError(
-                "table",
-                f"a column {missing[0]!r}",
-                sorted(table),
-                "Compute it with `diagnose metrics`",
-            )
-        return np.stack([np.asarray(table[n], dtype=float) for n in names], 1)  # (R, T)
+        return columns(table, names, f"a feature of the {self.question} tree")  # (R, T)
 
     def _predict(self, features: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
         return np.array([_leaf_path(self.shape.root, f, thresholds, []) for f in features])
@@ -231,9 +223,7 @@ class BaselineTree:
         self.features, self.label, self.seed, self.depth = features, label, seed, depth
 
     def _matrix(self, table: Table) -> np.ndarray:
-        x = np.stack(
-            [np.asarray(table[n], dtype=float) for n in BASELINE_FEATURES[self.features]], 1
-        )
+        x = columns(table, BASELINE_FEATURES[self.features], f"{self.features} baseline")
         return np.nan_to_num(x, nan=0.0)  # a missing metric (e.g. ln of a negative trace)
 
     def fit(self, table: Table) -> BaselineTree:
