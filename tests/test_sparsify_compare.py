@@ -139,3 +139,14 @@ def test_compare_statistics_from_a_vd_twin(zoo, tmp_path):
     assert first["agreement_mean"] > 0.95 and first["kappa_mean"] > 0.9
     assert first["pearson"] > 0.9
     assert len(first["layer_sparsity"]) == len(result["layers"]) == 5
+
+
+@pytest.mark.slow
+def test_reproduce_twins_quick_runs_end_to_end(tmp_path):
+    from weightspace.sparsify import reproduce_twins
+
+    result = reproduce_twins(tmp_path, quick=True, log=lambda _: None)
+    assert len(result.rows) == 9 and "| vd |" in result.tables[0]
+    assert (tmp_path / "twins.html").stat().st_size > 10_000
+    vd_sparsity = result.rows[0].ours
+    assert 0.0 < vd_sparsity < 1.0
