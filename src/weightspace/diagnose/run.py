@@ -63,6 +63,11 @@ def diagnose_zoo(
     """For each configuration of a zoo: its metrics, the tree's label, the deciding comparisons."""
     out = []
     for row in zoo_metrics(open_zoo(zoo), config or MetricsConfig()):
+        if row["n_seeds"] < 2:
+            raise ConfigError(
+                "checkpoint", "a zoo with >= 2 seeds per configuration", row["n_seeds"],
+                "Mode connectivity and CKA compare seeds: train another seed of the model",
+            )  # fmt: skip
         label, path = tree.explain(row)
         out.append((row, label, path))
     return out
