@@ -126,6 +126,7 @@ def test_zenodo_reader_on_files_in_the_published_layout(tmp_path):
 
 def test_training_loop_learns_a_topological_target():
     """A GNN fits a target that needs the graph (degree); an untrained one does not."""
+    torch.set_num_threads(1)  # small graphs: one thread is faster on a busy machine
     data = []
     for i in range(60):
         g = make_grid(GridConfig(nodes=20), (9, i))

@@ -81,6 +81,12 @@ class SimulationConfig:
     atol: float = field(default=1e-6, metadata={"help": "absolute tolerance of the RK 5(4) steps"})
     batch_size: int = field(default=2048, metadata={"help": "trajectories integrated together"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    threads: int = field(
+        default=1,
+        metadata={
+            "help": "CPU threads per simulation (more processes scale better: --backend ray)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.perturbations, bool) or not isinstance(self.perturbations, int):
@@ -95,6 +101,8 @@ class SimulationConfig:
             raise ConfigError("t_min", f"a time in [0, t_max={self.t_max})", self.t_min)
         if self.batch_size < 1:
             raise ConfigError("batch_size", "an integer >= 1", self.batch_size)
+        if self.threads < 1:
+            raise ConfigError("threads", "an integer >= 1", self.threads)
         check_choice("device", self.device, ("cpu", "cuda"))
 
     def to_dict(self) -> dict[str, Any]:

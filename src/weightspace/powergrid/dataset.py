@@ -63,9 +63,10 @@ class GenerateConfig:
         }
 
     def content_dict(self) -> dict:
-        """The config without settings that do not change the numbers (the device)."""
+        """The config without settings that do not change the numbers (device, threads)."""
         d = self.to_dict()
         d["simulation"].pop("device")
+        d["simulation"].pop("threads")
         return d
 
     def shards(self) -> list[range]:
