@@ -42,6 +42,6 @@ def test_cli_fit_embed_and_resume_guard(tmp_path, capsys):
     assert table.num_rows == 16 and table.schema.field("embedding").type.list_size == 8
     # the same run directory with other settings is refused, not silently mixed
     assert main([*fit, "--epochs", "3", "--batch-size", "4", "--quiet"]) == 2
-    assert "error: out" in capsys.readouterr().err
+    assert "error: --out" in capsys.readouterr().err
     assert main([*fit[:-2], "--preset", "huge", "--out", str(tmp_path / "r2")]) == 2
     assert "preset" in capsys.readouterr().err

@@ -179,11 +179,13 @@ def test_behavioural_loss_makes_reconstructions_agree_with_their_originals(zoo):
     rows = split_rows(zoo, "train", epochs=[5])
     inputs = load_dataset(DatasetConfig("digits")).test_x
     agreement = {}
-    for beta in (None, 0.1):
-        config = quick(epochs=25, batch_size=8, lr=3e-3, behaviour=beta, behaviour_temperature=2.0)
+    for weight in (None, 0.9):
+        config = quick(
+            epochs=25, batch_size=8, lr=3e-3, behaviour_weight=weight, behaviour_temperature=2.0
+        )
         encoder = SANE(config=WHOLE, train=config).fit(zoo)
-        agreement[beta] = top1_agreement(zoo, rows, encoder.reconstruct(zoo, rows), inputs)
-    assert agreement[0.1] > agreement[None] + 0.2, agreement
+        agreement[weight] = top1_agreement(zoo, rows, encoder.reconstruct(zoo, rows), inputs)
+    assert agreement[0.9] > agreement[None] + 0.2, agreement
 
 
 # ---- the encoder API -----------------------------------------------------------------------

@@ -84,14 +84,14 @@ DEMOS: dict[str, DemoConfig] = {
     "full": DemoConfig(
         zoo=preset("digits-demo"),
         encoder=ENCODER_SIZES,
-        train=TrainConfig(epochs=25, behaviour=0.1),
+        train=TrainConfig(epochs=25, behaviour_weight=0.9),
         sample=SampleConfig("kde30", n=20),
         finetune_epochs=5,
     ),
     "quick": DemoConfig(
         zoo=preset("digits-demo-quick"),
         encoder=ENCODER_SIZES,
-        train=TrainConfig(epochs=30, behaviour=0.1),
+        train=TrainConfig(epochs=30, behaviour_weight=0.9),
         sample=SampleConfig("kde30", n=10),
         finetune_epochs=2,
     ),

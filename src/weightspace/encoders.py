@@ -7,6 +7,7 @@ one embedding per checkpoint; ``save``/``load`` write and read a directory (safe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,19 +19,32 @@ from torch import nn
 
 from weightspace.errors import ConfigError, FileFormatError, NotFittedError, check_choice
 from weightspace.models.hyperrep import HYPERREP_PRESETS, HyperRepAE, HyperRepConfig
-from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, block_variances
+from weightspace.models.losses import (
+    BehaviourLoss,
+    ReconstructionLoss,
+    streamed_block_variances,
+)
 from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder, SANEConfig
 from weightspace.spec import WeightSpec
 from weightspace.tokens.dataset import fit_normalizer, split_rows, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
+from weightspace.tokens.splits import SPLIT_FILE, Split, resolve_split
 from weightspace.tokens.tokenizers import LayerTokenizer, row_blocks
-from weightspace.train.data import load_tokens, zoo_archs
+from weightspace.train.checkpoint import STATE, TENSORS
+from weightspace.train.config import check_resumable, fingerprint
+from weightspace.train.data import split_tokens, zoo_archs
 from weightspace.train.objective import Objective
 from weightspace.train.trainer import TrainConfig, Trainer, world
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import load_dataset
 from weightspace.zoo.reader import Zoo, open_zoo
-from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json, read_json
+from weightspace.zoo.storage import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_dir,
+    read_json,
+    sweep_temporaries,
+)
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
@@ -63,23 +77,72 @@ class HyperRepresentation:
     def _tokenizer(self, spec: WeightSpec) -> LayerTokenizer:
         return LayerTokenizer(spec)
 
-    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+    def _resolve(self, tokenizer: LayerTokenizer):  # noqa: ANN202
+        """The model config sized to ``tokenizer`` (what `_build` constructs)."""
         raise NotImplementedError
+
+    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+        config = self._resolve(tokenizer)
+        return self.module_type(config), getattr(config, "window", None)
+
+    def _check_before_training(self, zoo: Zoo, cfg: TrainConfig, out: Path | None) -> None:
+        """Everything a user can get wrong, checked before minutes of work: the run directory,
+        the device, the zoo epochs, the behavioural loss's window, and (when resuming) that the
+        run directory was trained on this zoo with this model and these settings."""
+        if out is not None:
+            check_run_dir(out)
+        cfg.resolve_device()
+        zoo.check_epochs(cfg.zoo_epochs)
+        tokenizer = self._tokenizer(zoo_spec(zoo))
+        config = self._resolve(tokenizer)
+        window = getattr(config, "window", None)
+        if (
+            cfg.behaviour_weight is not None
+            and window is not None
+            and window < tokenizer.num_tokens
+        ):
+            raise ConfigError(
+                "behaviour_weight",
+                f"a model preset that decodes whole models ({tokenizer.num_tokens} tokens; "
+                f"preset {self.preset!r} reads windows of {window})",
+                cfg.behaviour_weight,
+                "Use a larger preset, or leave the behavioural loss off",
+            )
+        if out is not None:
+            check_resumable(out, fingerprint(cfg, world()[1], self._identity(zoo, config)))
+
+    def _identity(self, zoo: Zoo, config) -> dict:  # noqa: ANN001
+        """What a resumed run must share besides the settings: the zoo's content and the model."""
+        return {
+            "zoo_sha256": zoo.content_sha256,
+            "model_kind": self.kind,
+            "model_config": config.to_dict(),
+            "model_class": self.module_type.__name__,
+        }
 
     # ---- fit / transform -------------------------------------------------------------------
     def fit(self, zoo: Zoo | str | Path) -> HyperRepresentation:
         """Train on the training split of ``zoo`` (validating on its validation split)."""
         zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
         cfg = self.train or TrainConfig()
+        out = Path(self.out) if self.out is not None else None
+        self._check_before_training(zoo, cfg, out)
         tokenizer = self._tokenizer(zoo_spec(zoo))
-        normalizer = fit_normalizer(zoo, cfg.splits, cfg.zoo_epochs)
-        rows = {s: split_rows(zoo, s, cfg.splits, cfg.zoo_epochs) for s in ("train", "val")}
-        train = load_tokens(zoo, rows["train"], tokenizer, normalizer)
-        val = load_tokens(zoo, rows["val"], tokenizer, normalizer) if len(rows["val"]) else None
-        variances = block_variances(train.tokens, train.mask, train.positions, tokenizer.num_blocks)
+        split = resolve_split(
+            zoo, cfg.splits
+        )  # saved with the encoder: probes and samples reuse it
+        normalizer = fit_normalizer(zoo, split, cfg.zoo_epochs)
+        rows = {s: split_rows(zoo, s, split, cfg.zoo_epochs) for s in ("train", "val")}
+        train = split_tokens(zoo, rows["train"], tokenizer, normalizer, cfg.memory_mb)
+        val = None
+        if len(rows["val"]):
+            val = split_tokens(zoo, rows["val"], tokenizer, normalizer, cfg.memory_mb / 4)
+        variances = streamed_block_variances(
+            (t for t, _ in train.chunks()), train.mask, train.positions, tokenizer.num_blocks
+        )
         behaviour = None
-        if cfg.behaviour is not None:
-            queries = load_dataset(zoo.config.dataset).train_x[: cfg.queries]
+        if cfg.behaviour_weight is not None:
+            queries = load_dataset(zoo.dataset).train_x[: cfg.queries]
             nets = [build_model(a) for a in zoo_archs(zoo)]
             behaviour = BehaviourLoss(
                 tokenizer, normalizer, nets, queries, cfg.behaviour_temperature
@@ -92,15 +155,16 @@ class HyperRepresentation:
             cfg.gamma,
             cfg.temperature,
             behaviour,
-            cfg.behaviour if cfg.behaviour is not None else 1.0,
+            1.0 - (cfg.behaviour_weight or 0.0),  # the reconstruction share
         )
-        out = Path(self.out) if self.out is not None else None
-        trainer = Trainer(model, tokenizer, objective, train, val, cfg, window, out)
+        identity = self._identity(zoo, model.config)
+        trainer = Trainer(model, tokenizer, objective, train, val, cfg, window, out, identity)
         self.history_ = trainer.fit()
         self.model_ = model.eval()
         self.tokenizer_, self.normalizer_, self.variances_ = tokenizer, normalizer, variances
         self.model_config_ = model.config
         self.train_config_ = cfg
+        self.split_ = split
         if out is not None and world()[0] == 0:
             self.save(out)
         return self
@@ -118,7 +182,7 @@ class HyperRepresentation:
         ``pooling`` overrides SANE's configured pooling of token latents (mean, layer, tokens).
         """
         zoo = self._zoo(zoo)
-        rows = np.arange(len(zoo)) if rows is None else np.asarray(rows)
+        rows = np.arange(len(zoo)) if rows is None else zoo.rows(rows)  # indices or a mask
         parts = [
             self.model_.embed(b.tokens, b.positions, pooling).float().cpu()
             for b in self._batches(zoo, rows, batch_size)
@@ -178,6 +242,8 @@ class HyperRepresentation:
         tensors.update({f"normalizer.{k}": v for k, v in self.normalizer_.state_dict().items()})
         tensors["variances"] = self.variances_
         atomic_write_bytes(path / WEIGHTS, save(tensors, {"format": "weightspace.encoder"}))
+        if getattr(self, "split_", None) is not None:
+            self.split_.save(path)
         atomic_write_json(
             path / CONFIG,
             {
@@ -201,7 +267,7 @@ class HyperRepresentation:
         try:
             spec = WeightSpec.from_dict(meta["spec"])
             model_config = cls.config_type(**meta["model"])
-            encoder = cls(config=model_config, train=TrainConfig(**meta["train"]))
+            encoder = cls(config=model_config, train=TrainConfig.from_dict(meta["train"]))
             tensors = load_file(path / WEIGHTS)
             encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
             encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
@@ -210,11 +276,17 @@ class HyperRepresentation:
             encoder.variances_ = tensors["variances"]
             encoder.model_ = cls.module_type(model_config)
             encoder.model_.load_state_dict(_prefixed(tensors, "model."))
-        except (SafetensorError, OSError, KeyError, TypeError, RuntimeError) as err:
+        except (SafetensorError, OSError, KeyError, TypeError, RuntimeError, ConfigError) as err:
             raise FileFormatError(path, f"not a readable encoder ({err})", fix) from None
         encoder.model_.eval()
         encoder.model_config_, encoder.train_config_ = model_config, encoder.train
         encoder.history_ = meta["history"]
+        # encoders saved before grouped splits have no split.json and were split by model
+        encoder.split_ = Split.load(path)
+        if encoder.split_ is None and "group_by" not in meta["train"].get("splits", {}):
+            encoder.train_config_ = replace(
+                encoder.train, splits=replace(encoder.train.splits, group_by=())
+            )
         return encoder
 
     def _zoo(self, zoo: Zoo | str | Path) -> Zoo:
@@ -248,11 +320,10 @@ class SANE(HyperRepresentation):
     def _tokenizer(self, spec: WeightSpec) -> LayerTokenizer:
         return LayerTokenizer(spec, self._model_config().token_size)
 
-    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
-        config = self._model_config().for_tokens(
+    def _resolve(self, tokenizer: LayerTokenizer) -> SANEConfig:
+        return self._model_config().for_tokens(
             tokenizer.num_tokens, tokenizer.token_size, tokenizer.positions
         )
-        return SANEAutoencoder(config), config.window
 
 
 class HyperRep(HyperRepresentation):
@@ -263,16 +334,56 @@ class HyperRep(HyperRepresentation):
     config_type = HyperRepConfig
     module_type = HyperRepAE
 
-    def _build(self, tokenizer: LayerTokenizer) -> tuple[nn.Module, int | None]:
+    def _resolve(self, tokenizer: LayerTokenizer) -> HyperRepConfig:
         layout = tuple((b.rows, b.cols) for b in row_blocks(tokenizer.spec))
-        return HyperRepAE(self._model_config().for_layout(layout)), None
+        return self._model_config().for_layout(layout)
 
 
 ENCODERS: dict[str, type[HyperRepresentation]] = {"sane": SANE, "hyperrep": HyperRep}
 
 
+def check_run_dir(out: Path) -> None:
+    """``out`` is new, empty, or a run directory of `fit` with a checkpoint to resume: a folder
+    holding anything else is refused, so that no file of the user's is overwritten."""
+    check_output_dir(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    checkpoint = out / "checkpoint"
+    sweep_temporaries(out)  # what a killed run left half-written
+    sweep_temporaries(checkpoint)
+    names = {p.name for p in out.iterdir()}
+    inner = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() else set()
+    ours = (
+        names <= {CONFIG, WEIGHTS, SPLIT_FILE, "checkpoint"}
+        and (checkpoint.is_dir() or not checkpoint.exists())
+        and inner <= {STATE, TENSORS}
+        and (STATE in inner or names <= {"checkpoint"})
+    )
+    if ours and CONFIG in names:
+        try:
+            ours = read_json(out / CONFIG, "encoder config").get("kind") in ENCODERS
+        except FileFormatError:
+            ours = False
+    if not ours:
+        shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
+        raise ConfigError(
+            "--out",
+            "a new or empty directory, or a run directory of `weightspace fit` to resume",
+            str(out),
+            f"It holds other files ({shown}) that training would overwrite: choose another --out",
+        )
+
+
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def check_pooling(encoder: HyperRepresentation, pooling: str | None) -> None:
+    """``pooling`` (of SANE's token latents) is an option only for SANE encoders."""
+    if pooling is not None and encoder.kind != "sane":
+        raise ConfigError(
+            "--pooling", "a SANE encoder (HyperRep has one latent per model)", encoder.kind
+        )
 
 
 def load_encoder(path: str | Path) -> HyperRepresentation:

@@ -33,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a user-caused problem is one ``error:`` line and exit status 2."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         args.run(args)
+        sys.stdout.flush()  # a reader that left (`| head`) shows here, not at interpreter exit
+    except SystemExit as exit:  # argparse: --help (0) or a usage error (2), already printed
+        return exit.code if isinstance(exit.code, int) else 2
     except WeightspaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -46,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as err:
+        if err.filename is None:  # not about a path the user gave: a real failure
+            raise
+        # the system refused a path (permissions, a full disk, a read-only mount)
+        print(f"error: {err.filename}: {err.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

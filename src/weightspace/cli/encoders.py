@@ -1,4 +1,5 @@
-"""`weightspace fit | embed | probe | sample`: hyper-representations and what they are for."""
+"""`weightspace fit | embed | sample`: hyper-representations and what they are for (`probe`
+is in `weightspace.cli.probe`)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,34 @@ from dataclasses import replace
 from pathlib import Path
 
 from weightspace.cli.zoo import describe_zoo
+from weightspace.config import add_config_arguments
 from weightspace.errors import ConfigError, check_choice
+from weightspace.train.config import TrainConfig
 
 
 def _fit(args: argparse.Namespace) -> None:
+    from weightspace.config import config_from_args
     from weightspace.encoders import ENCODERS
+    from weightspace.train.config import TrainConfig
     from weightspace.train.distributed import init_from_env
-    from weightspace.train.trainer import TrainConfig, world
+    from weightspace.train.trainer import world
 
-    init_from_env()
-    changes = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "behaviour": args.behaviour,
-        "zoo_epochs": args.zoo_epochs,
-        "device": args.device,
-        "seed": args.seed,
-    }
-    train = TrainConfig(
-        progress=not args.quiet, **{k: v for k, v in changes.items() if v is not None}
-    )
+    fixed = {"progress": not args.quiet}
+    if args.split_seed is not None and args.split_seed < 0:
+        raise ConfigError("--split-seed", "an integer >= 0", args.split_seed)
+    if args.split is not None:  # the split is saved with the encoder; probes and samples reuse it
+        from weightspace.cli.probe import split_setting
+
+        fixed["splits"] = split_setting(args.split, args.split_seed or 0)
+    train = config_from_args(TrainConfig, args, **fixed)
     kind = ENCODERS[args.model]
+    check_choice("--preset", args.preset, tuple(kind.presets))
     config = None
     if args.pooling is not None:
         if args.model != "sane":
             raise ConfigError("--pooling", "only with --model sane", args.model)
-        check_choice("--preset", args.preset, tuple(kind.presets))
         config = replace(kind.presets[args.preset], pooling=args.pooling)
+    init_from_env()
     encoder = kind(args.preset, config=config, train=train, out=args.out).fit(args.zoo)
     if world()[0] == 0:
         last = encoder.history_[-1]
@@ -44,53 +45,32 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _embed(args: argparse.Namespace) -> None:
-    from weightspace.encoders import load_encoder, write_embeddings
+    from weightspace.encoders import check_pooling, load_encoder, write_embeddings
     from weightspace.zoo import open_zoo
+    from weightspace.zoo.storage import check_output_file
 
+    out = check_output_file(args.out, "--out", args.overwrite, inputs=(args.zoo, args.model))
     encoder = load_encoder(args.model)
+    check_pooling(encoder, args.pooling)
     zoo = open_zoo(args.zoo)
     embeddings = encoder.transform(zoo, pooling=args.pooling)  # (n, d)
-    write_embeddings(Path(args.out), zoo, embeddings)
+    write_embeddings(out, zoo, embeddings)
     print(f"wrote {len(zoo)} embeddings of {embeddings.shape[1]} dimensions to {args.out}")
-
-
-def _probe(args: argparse.Namespace) -> None:
-    from weightspace.encoders import load_encoder
-    from weightspace.probe.features import (
-        EncoderFeatures,
-        FlatWeights,
-        WeightStatistics,
-        WeightWatcherFeatures,
-    )
-    from weightspace.probe.run import run_probes
-    from weightspace.zoo import open_zoo
-
-    zoo = open_zoo(args.zoo)
-    methods = [FlatWeights(), WeightStatistics()]
-    if args.weightwatcher:
-        methods.append(WeightWatcherFeatures())
-    for path in args.model or []:
-        encoder = load_encoder(path)
-        for pooling in args.pooling or [None]:
-            label = f"{encoder.kind} ({Path(path).name}{', ' + pooling if pooling else ''})"
-            methods.append(EncoderFeatures(encoder, label, pooling))
-    report = run_probes(zoo, methods, epochs=args.zoo_epochs)
-    print(report.markdown())
-    from weightspace.zoo.storage import atomic_write_bytes
-
-    for path, text in ((args.json, report.to_json()), (args.csv, report.to_csv())):
-        if path:
-            atomic_write_bytes(Path(path), text.encode())
-    if args.plot:
-        report.plot(args.plot)
 
 
 def _sample(args: argparse.Namespace) -> None:
     from weightspace.encoders import load_encoder
     from weightspace.generate.run import SampleConfig, sample_zoo
     from weightspace.zoo import open_zoo
+    from weightspace.zoo.storage import check_output_dir
 
+    if args.seed < 0:  # numpy's generators refuse negative seeds
+        raise ConfigError("--seed", "an integer >= 0", args.seed)
     config = SampleConfig(args.method, args.n, args.seed)
+    check_output_dir(args.out, "--out")
+    for source in (args.zoo, args.model):
+        if Path(args.out).absolute().resolve().is_relative_to(Path(source).absolute().resolve()):
+            raise ConfigError("--out", f"a directory outside the input {source}", args.out)
     zoo = sample_zoo(load_encoder(args.model), open_zoo(args.zoo), args.out, config)
     print(describe_zoo(zoo))
 
@@ -101,24 +81,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--model", default="sane", choices=("sane", "hyperrep"))
     fit.add_argument("--preset", default="small", help="model size: tiny, small, ...")
     fit.add_argument("--out", required=True, help="run directory (resumed if it has a checkpoint)")
-    fit.add_argument("--epochs", type=int)
-    fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--lr", type=float)
-    fit.add_argument("--behaviour", type=float, help="beta of the behavioural loss (default off)")
-    fit.add_argument("--zoo-epochs", type=int, nargs="+", help="use only these checkpoints")
-    fit.add_argument("--device", help="cpu, cuda or auto (default)")
-    fit.add_argument("--seed", type=int)
     fit.add_argument(
         "--pooling",
         choices=("mean", "layer", "tokens"),
         help="SANE: how `embed` pools token latents (default mean)",
     )
+    fit.add_argument(
+        "--split",
+        choices=("grouped", "plain"),
+        help="train/val/test split of models (default grouped: models sharing seed and init "
+        "stay together)",
+    )
+    fit.add_argument("--split-seed", type=int, help="seed of the split (default 0)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(fit, TrainConfig, skip=("progress",))
     fit.set_defaults(run=_fit)
     embed = commands.add_parser("embed", help="embed every checkpoint of a zoo")
     embed.add_argument("--model", required=True, help="a directory written by `fit`")
     embed.add_argument("--zoo", required=True)
     embed.add_argument("--out", required=True, help="a .parquet file")
+    embed.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     embed.add_argument(
         "--pooling",
         choices=("mean", "layer", "tokens"),
@@ -135,18 +117,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", required=True, help="the zoo directory to write")
     sample.set_defaults(run=_sample)
-    probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
-    probe.add_argument("--zoo", required=True)
-    probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")
-    probe.add_argument("--weightwatcher", action="store_true", help="add WeightWatcher features")
-    probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
-    probe.add_argument(
-        "--pooling",
-        nargs="+",
-        choices=("mean", "layer", "tokens"),
-        help="SANE poolings to probe (default: the model's own)",
-    )
-    probe.add_argument("--json", help="write {method: {target: score}}")
-    probe.add_argument("--csv", help="write the table as CSV")
-    probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")
-    probe.set_defaults(run=_probe)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weightspace.errors import ConfigError
+
 SPLIT_KINDS = ("grouped", "plain")
 
 
@@ -35,8 +37,11 @@ def _probe(args: argparse.Namespace) -> None:
         if getattr(args, flag):
             inputs = (args.zoo, *(args.model or []))
             check_output_file(getattr(args, flag), f"--{flag}", args.overwrite, inputs)
-    # -- end of the issue-15 checks
+    if args.split_seed < 0:  # numpy's generators refuse negative seeds
+        raise ConfigError("--split-seed", "an integer >= 0", args.split_seed)
     zoo = open_zoo(args.zoo)
+    zoo.check_epochs(args.zoo_epochs, "--zoo-epochs")
+    # -- end of the issue-15 checks
     methods = [FlatWeights(), WeightStatistics()]
     if args.weightwatcher:
         methods.append(WeightWatcherFeatures())

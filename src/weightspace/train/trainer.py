@@ -9,10 +9,8 @@ the uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,60 +30,11 @@ from weightspace.tokens.augment import (
     RandomWindow,
     TwoViews,
 )
-from weightspace.tokens.dataset import SplitConfig
 from weightspace.tokens.tokenizers import LayerTokenizer
-from weightspace.train.checkpoint import STATE, load_checkpoint, save_checkpoint
-from weightspace.train.data import TokenTensors
+from weightspace.train.checkpoint import load_checkpoint, save_checkpoint
+from weightspace.train.config import TrainConfig, check_resumable, fingerprint
+from weightspace.train.data import StreamedTokens, TokenTensors
 from weightspace.train.objective import Objective
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a hyper-representation is trained (defaults suit small CPU zoos)."""
-
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01  # on weight matrices only
-    warmup: float = 0.3  # OneCycle warm-up share
-    grad_clip: float = 1.0
-    gamma: float = 0.05  # contrastive share
-    temperature: float = 0.1
-    behaviour: float | None = None  # beta: the reconstruction share of structure; None = off
-    behaviour_temperature: float | None = None  # None: MSE of softmax; else KL at this T
-    queries: int = 256
-    permute: bool = True
-    noise: float = 0.1  # multiplicative noise sigma (0 = off)
-    erase: float = 0.0  # erase probability (0 = off)
-    zoo_epochs: tuple[int, ...] | None = None  # which checkpoints of each model; None = all
-    splits: SplitConfig = field(default_factory=SplitConfig)
-    seed: int = 0
-    amp: bool = True  # bfloat16 autocast on CUDA
-    device: str = "auto"
-    probe_rows: int = 1000  # training checkpoints embedded for the validation probe
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, "an integer >= 1", getattr(self, name))
-        for name in ("gamma", "warmup"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(name, "a share in [0, 1]", getattr(self, name))
-        if self.behaviour is not None and not 0 <= self.behaviour <= 1:
-            raise ConfigError("behaviour", "a share in [0, 1] or None", self.behaviour)
-        if self.zoo_epochs is not None:
-            object.__setattr__(self, "zoo_epochs", tuple(int(e) for e in self.zoo_epochs))
-        if isinstance(self.splits, dict):
-            object.__setattr__(self, "splits", SplitConfig(**self.splits))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def resolve_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
 
 def world() -> tuple[int, int]:
@@ -135,6 +84,7 @@ class Trainer:
         config: TrainConfig,
         window: int | None = None,
         out: Path | None = None,
+        identity: dict | None = None,
     ) -> None:
         self.rank, self.world = world()
         if config.batch_size % self.world:
@@ -144,21 +94,24 @@ class Trainer:
                 config.batch_size,
             )
         self.device = config.resolve_device()
+        self.identity = identity or {"model_class": type(model).__name__}
         self.model = model.to(self.device)
         self.objective = objective
         if objective.behaviour is not None:
             objective.behaviour.to(self.device)
             if window is not None and window < tokenizer.num_tokens:
                 raise ConfigError(
-                    "window",
-                    f"the whole model ({tokenizer.num_tokens} tokens) for the behavioural loss",
-                    window,
+                    "behaviour_weight",
+                    f"a model preset whose window covers the whole model ({tokenizer.num_tokens} "
+                    f"tokens; this one reads {window})",
+                    config.behaviour_weight,
+                    "Use a larger preset, or leave the behavioural loss off",
                 )
         objective.reconstruction.to(self.device)
         self.tokenizer, self.config, self.out = tokenizer, config, out
         self.train_data = train.to(self.device)
         self.targets = (  # the originals' outputs on the queries, fixed: computed once
-            objective.behaviour.targets(self.train_data.tokens, self.train_data.group)
+            torch.cat([objective.behaviour.targets(t, g) for t, g in self.train_data.chunks()])
             if objective.behaviour is not None
             else None
         )
@@ -262,11 +215,11 @@ class Trainer:
         return result
 
     @torch.no_grad()
-    def embed(self, data: TokenTensors, index: torch.Tensor) -> np.ndarray:
+    def embed(self, data: TokenTensors | StreamedTokens, index: torch.Tensor) -> np.ndarray:
         self.model.eval()
         parts = []
-        for chunk in index.split(256):
-            batch = data.batch(chunk.to(data.tokens.device))
+        for chunk in index.split(data.chunk_rows):
+            batch = data.batch(chunk.to(data.mask.device))
             parts.append(self.model.embed(batch.tokens, batch.positions).float().cpu())
         return torch.cat(parts).numpy()
 
@@ -285,27 +238,14 @@ class Trainer:
         self._barrier()
 
     def _resume(self) -> None:
-        if self.out is None or not (self.out / "checkpoint" / STATE).is_file():
+        if self.out is None or not check_resumable(self.out, self._fingerprint()):
             return
         state = load_checkpoint(self.out / "checkpoint", self.model, self.optimizer, self.scheduler)
-        if state.get("config") != self._fingerprint():
-            raise ConfigError(
-                "out",
-                "a run directory trained with the same settings",
-                str(self.out),
-                fix="Use a new output directory, or delete its checkpoint/ folder to start over",
-            )
         self.start_epoch, self.history = state["epoch"], state["history"]
         self.objective.first = state["first"]
 
     def _fingerprint(self) -> dict:
-        """What must match for a resume to continue the same run (not progress or device)."""
-        settings = self.config.to_dict()
-        for name in ("progress", "device"):
-            settings.pop(name)
-        settings["world"] = self.world
-        settings["model"] = type(self.model).__name__
-        return json.loads(json.dumps(settings))  # as it reads back from state.json
+        return fingerprint(self.config, self.world, self.identity)
 
     def _barrier(self) -> None:
         if self.world > 1:
