@@ -43,13 +43,16 @@ def permute(spec: WeightSpec, flat: torch.Tensor, perms: list[torch.Tensor]) -> 
     parts = flat.split([t.numel for t in spec.tensors], 1)
     out = []
     for t, x in zip(spec.tensors, parts, strict=True):
+        # gather with an expanded (stride-0) index: no index of the tensor's full size is made,
+        # which for a ResNet-18 batch would cost gigabytes
         if t.out_group is not None:
-            rows = t.shape[0]
-            index = perms[t.out_group].view(batch, rows, 1)
-            x = x.view(batch, rows, -1).take_along_dim(index, dim=1)
+            x = x.reshape(batch, t.shape[0], -1)
+            index = perms[t.out_group].view(batch, -1, 1).expand(-1, -1, x.shape[2])
+            x = torch.gather(x, 1, index)
         if t.in_group is not None:
             size = spec.group_sizes[t.in_group]
-            index = perms[t.in_group].view(batch, 1, size, 1)
-            x = x.reshape(batch, t.shape[0], size, -1).take_along_dim(index, dim=2)
+            x = x.reshape(batch, t.shape[0], size, -1)
+            index = perms[t.in_group].view(batch, 1, size, 1).expand(-1, x.shape[1], -1, x.shape[3])
+            x = torch.gather(x, 2, index)
         out.append(x.reshape(batch, t.numel))
     return torch.cat(out, 1)

@@ -185,7 +185,8 @@ class LayerTokenizer:
         batch = flat.shape[0]
         padded = torch.cat([flat, flat.new_zeros(batch, 1)], 1)
         on = self.on(flat.device)
-        tokens = padded[:, on["index"]]  # (B, n, T)
+        index = on["index"]
+        tokens = padded.index_select(1, index.flatten()).view(batch, *index.shape)  # (B, n, T)
         return TokenBatch(
             tokens,
             on["mask"].expand(batch, -1, -1),
@@ -208,4 +209,6 @@ class LayerTokenizer:
             raise ConfigError(
                 "tokens", f"shape (B, {self.num_tokens}, {self.token_size})", tuple(tokens.shape)
             )
-        return tokens.reshape(tokens.shape[0], -1)[:, self.on(tokens.device)["inverse"]]
+        return tokens.reshape(tokens.shape[0], -1).index_select(
+            1, self.on(tokens.device)["inverse"]
+        )
