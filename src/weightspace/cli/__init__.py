@@ -18,7 +18,18 @@ from weightspace.cli.zoo import describe_zoo
 from weightspace.errors import WeightspaceError
 
 # each module has register(commands); a new command group is one more name here
-COMMAND_MODULES = ("zoo", "encoders", "demo")
+COMMAND_MODULES = (
+    "zoo",
+    "imports",
+    "encoders",
+    "probe",
+    "demo",
+    "reproduce",
+    "diagnose",
+    "graphs",
+    "grids",
+    "sparsify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
