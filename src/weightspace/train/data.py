@@ -42,6 +42,8 @@ class TokenTensors:
             self.positions.expand(b, -1, -1),
         )
 
+    chunk_rows = 256  # checkpoints embedded or summarized at a time
+
     def chunks(self, size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(tokens (b, n, T), group (b,)) of every checkpoint, ``size`` at a time."""
         yield from zip(self.tokens.split(size), self.group.split(size), strict=True)
@@ -94,7 +96,14 @@ class StreamedTokens:
             self.positions.expand(b, -1, -1),
         )
 
-    def chunks(self, size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    @property
+    def chunk_rows(self) -> int:
+        """Checkpoints read at a time: at most 256 and about 64 MB of tokens."""
+        row_bytes = 4 * self.tokenizer.num_tokens * self.tokenizer.token_size
+        return max(1, min(256, 64 * 2**20 // row_bytes))
+
+    def chunks(self, size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        size = size or self.chunk_rows
         for start in range(0, len(self.rows), size):
             end = start + size
             yield self._tokens(self.rows[start:end]), self.group[start:end]

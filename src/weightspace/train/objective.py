@@ -13,6 +13,7 @@ from torch import nn
 
 from weightspace.models.losses import BehaviourLoss, ReconstructionLoss, nt_xent
 from weightspace.tokens.tokenizers import TokenBatch
+from weightspace.train.distributed import reduction_device
 
 
 def gather(x: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,7 @@ def gather(x: torch.Tensor) -> torch.Tensor:
 def mean_over_workers(value: float) -> float:
     if not (dist.is_available() and dist.is_initialized()):
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=reduction_device())
     dist.all_reduce(t)
     return float(t) / dist.get_world_size()
 
