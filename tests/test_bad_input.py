@@ -661,6 +661,16 @@ cli(
 )
 
 
+# -- 9. outputs the system will not let us write (a read-only file system even for root) --
+NO_WRITE = "/sys/weightspace-out"
+cli("create-out-unwritable", "--out", "zoo create --preset digits-tiny --out", NO_WRITE)
+cli("fit-out-unwritable", "--out", "fit --zoo {zoo} --out", NO_WRITE, FIT)
+cli("embed-out-unwritable", "--out", "embed --model {run} --zoo {zoo} --out", NO_WRITE + ".pq")
+cli("sample-out-unwritable", "--out", SAMPLE, "--out", NO_WRITE)
+cli("probe-json-unwritable", "--json", PROBE, "--json", NO_WRITE + ".json")
+cli("import-out-unwritable", "weightspace-out", IMPORT, "{s}/src --out", NO_WRITE, setup=source())
+
+
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_bad_command_is_one_error_line_and_changes_nothing(
     c: Case, world, tmp_path, capsys, monkeypatch

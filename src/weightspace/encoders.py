@@ -30,7 +30,7 @@ from weightspace.tokens.dataset import fit_normalizer, split_rows, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
 from weightspace.tokens.splits import SPLIT_FILE, Split, resolve_split
 from weightspace.tokens.tokenizers import LayerTokenizer, row_blocks
-from weightspace.train.checkpoint import STATE, TENSORS
+from weightspace.train.checkpoint import check_fit_output
 from weightspace.train.config import check_resumable, fingerprint
 from weightspace.train.data import split_tokens, zoo_archs
 from weightspace.train.objective import Objective
@@ -38,13 +38,7 @@ from weightspace.train.trainer import TrainConfig, Trainer, world
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import load_dataset
 from weightspace.zoo.reader import Zoo, open_zoo
-from weightspace.zoo.storage import (
-    atomic_write_bytes,
-    atomic_write_json,
-    check_output_dir,
-    read_json,
-    sweep_temporaries,
-)
+from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json, read_json
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
@@ -343,35 +337,8 @@ ENCODERS: dict[str, type[HyperRepresentation]] = {"sane": SANE, "hyperrep": Hype
 
 
 def check_run_dir(out: Path) -> None:
-    """``out`` is new, empty, or a run directory of `fit` with a checkpoint to resume: a folder
-    holding anything else is refused, so that no file of the user's is overwritten."""
-    check_output_dir(out, "--out")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    checkpoint = out / "checkpoint"
-    sweep_temporaries(out)  # what a killed run left half-written
-    sweep_temporaries(checkpoint)
-    names = {p.name for p in out.iterdir()}
-    inner = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() else set()
-    ours = (
-        names <= {CONFIG, WEIGHTS, SPLIT_FILE, "checkpoint"}
-        and (checkpoint.is_dir() or not checkpoint.exists())
-        and inner <= {STATE, TENSORS}
-        and (STATE in inner or names <= {"checkpoint"})
-    )
-    if ours and CONFIG in names:
-        try:
-            ours = read_json(out / CONFIG, "encoder config").get("kind") in ENCODERS
-        except FileFormatError:
-            ours = False
-    if not ours:
-        shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
-        raise ConfigError(
-            "--out",
-            "a new or empty directory, or a run directory of `weightspace fit` to resume",
-            str(out),
-            f"It holds other files ({shown}) that training would overwrite: choose another --out",
-        )
+    """``out`` is new, empty, or a `fit` run directory to resume; anything else is refused."""
+    check_fit_output(out, {CONFIG, WEIGHTS, SPLIT_FILE}, lambda m: m.get("kind") in ENCODERS)
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -9,14 +9,21 @@ whole or not at all; a torn tensors file is caught by its hash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import torch
 from safetensors.torch import load, save
 from torch import nn
 
-from weightspace.errors import FileFormatError
-from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json, read_json
+from weightspace.errors import ConfigError, FileFormatError
+from weightspace.zoo.storage import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_dir,
+    read_json,
+    sweep_temporaries,
+)
 
 TENSORS, STATE = "state.safetensors", "state.json"
 
@@ -78,3 +85,41 @@ def load_checkpoint(
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     scheduler.load_state_dict(meta["scheduler"])
     return meta["trainer"]
+
+
+def check_fit_output(
+    out: Path,
+    outputs: Collection[str],
+    is_config: Callable[[dict], bool],
+    config: str = "config.json",
+) -> None:
+    """``out`` is new, empty, or a run directory of `fit` (the ``outputs`` it writes and a
+    ``checkpoint/`` to resume, whose ``config`` satisfies ``is_config``). A folder holding
+    anything else is refused, so that no file of the user's is overwritten."""
+    check_output_dir(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    checkpoint = out / "checkpoint"
+    sweep_temporaries(out)  # what a killed run left half-written
+    sweep_temporaries(checkpoint)
+    names = {p.name for p in out.iterdir()}
+    inner = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() else set()
+    ours = (
+        names <= {*outputs, "checkpoint"}
+        and (checkpoint.is_dir() or not checkpoint.exists())
+        and inner <= {STATE, TENSORS}
+        and (STATE in inner or names <= {"checkpoint"})  # outputs only beside a checkpoint
+    )
+    if ours and config in names:
+        try:
+            ours = is_config(read_json(out / config, "run config"))
+        except FileFormatError:
+            ours = False
+    if not ours:
+        shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
+        raise ConfigError(
+            "--out",
+            "a new or empty directory, or a run directory of `weightspace fit` to resume",
+            str(out),
+            f"It holds other files ({shown}) that training would overwrite: choose another --out",
+        )

@@ -73,6 +73,18 @@ def sweep_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def _check_writable(folder: Path, path: Path, flag: str) -> None:
+    """Create (and drop) a nameless file in ``folder``: the honest test of write access (a
+    permission check says yes to root on a read-only mount)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            flag, "a path in a folder you can write to", str(path), f"{folder}: {err.strerror}"
+        ) from None
+
+
 def _writable_parent(path: Path, flag: str) -> None:
     """The nearest existing folder above ``path`` is a folder we may write in."""
     parent = path.absolute().parent
@@ -80,8 +92,7 @@ def _writable_parent(path: Path, flag: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ConfigError(flag, "a path inside a folder", str(path), f"{parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(flag, "a path in a folder you can write to", str(path), "Pick another")
+    _check_writable(parent, path, flag)
 
 
 def check_output_file(
@@ -105,8 +116,6 @@ def check_output_file(
             "It exists: pass --overwrite to replace it, or choose another name",
         )
     _writable_parent(path, flag)
-    if path.exists() and not os.access(path.parent, os.W_OK):
-        raise ConfigError(flag, "a file in a folder you can write to", str(path))
     return path
 
 
@@ -116,8 +125,7 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(flag, "a directory", str(path), "It is a file: choose another path")
     if path.is_dir():
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ConfigError(flag, "a directory you can write to", str(path))
+        _check_writable(path, path, flag)
     else:
         _writable_parent(path, flag)
     return path
