@@ -206,8 +206,8 @@ def sparsify_zoo(
     splits, batch_size = zoo_task(original)
     out = Path(out)
     work = out.with_name(out.name + WORK_SUFFIX)
+    rows = source_rows(original, config)  # bad settings fail before anything is written
     _prepare_work(work, out, config, original)
-    rows = source_rows(original, config)
     populations = plan(model_specs(original, rows), config.population)
     for index, members in enumerate(populations):
         if finished_shard(work, index) is not None:
