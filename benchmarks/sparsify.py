@@ -106,13 +106,15 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--skip-study", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
         "--plain-models", type=int, help="time the per-model loop on this many (default: all)"
     )
     args = parser.parse_args()
     if not args.skip_study:
         study(Path(args.out), args.quick)
-    throughput(args.models, args.batch_size, args.plain_models or args.models)
+    if not args.skip_throughput:
+        throughput(args.models, args.batch_size, args.plain_models or args.models)
 
 
 if __name__ == "__main__":
