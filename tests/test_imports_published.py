@@ -244,20 +244,34 @@ def test_export_then_import_is_bit_identical(tmp_path, layout):
         assert list(back.column(name)) == list(made.column(name)), name
 
 
-def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path):
+def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path, capsys):
     made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
     src = tmp_path / "ckpts"
     src.mkdir()
-    lines = ["file,model_id,epoch"]
+    lines = ["file,model_id,epoch,train_acc,val_acc"]
     for r in range(len(made)):  # other key names: nothing matches by name
         state = {f"layer{i}": v for i, v in enumerate(made.state_dict(r).values())}
         torch.save(state, src / f"{r}.pt")
-        lines.append(f"{r}.pt,{made.column('model_id')[r]},{made.column('epoch')[r]}")
+        accs = f"{made.column('train_acc')[r]},{made.column('val_acc')[r]}"
+        lines.append(f"{r}.pt,{made.column('model_id')[r]},{made.column('epoch')[r]},{accs}")
     (src / "metadata.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "zoo"
     assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
     with pytest.raises(Exception, match="zoo attach"):
         open_zoo(out).dataset  # noqa: B018
+    # known from its weights only: fit and embed work, sampling says what to attach
+    run = tmp_path / "run"
+    fit = ["fit", "--zoo", str(out), "--preset", "tiny", "--epochs", "1", "--batch-size", "4"]
+    assert main([*fit, "--quiet", "--out", str(run)]) == 0
+    assert (
+        main(
+            ["embed", "--model", str(run), "--zoo", str(out), "--out", str(tmp_path / "e.parquet")]
+        )
+        == 0
+    )
+    sample = ["sample", "--model", str(run), "--zoo", str(out), "--n", "2"]
+    assert main([*sample, "--out", str(tmp_path / "s")]) == 2
+    assert "zoo attach" in capsys.readouterr().err
     assert main(["zoo", "attach", str(out), "--arch", "mlp", "--dataset", "digits"]) == 2
     args = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
     assert main(args) == 2  # no activation column: the weights cannot tell it

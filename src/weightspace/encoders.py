@@ -363,7 +363,8 @@ def write_embeddings(path: str | Path, zoo: Zoo, embeddings: np.ndarray) -> None
 
     from weightspace.zoo.storage import write_table
 
-    columns = {name: zoo.table.column(name) for name in ("model_id", "epoch", "test_acc")}
+    names = [n for n in ("model_id", "epoch", "test_acc") if n in zoo.table.column_names]
+    columns = {name: zoo.table.column(name) for name in names}
     columns["row"] = pa.array(np.arange(len(zoo)))
     flat = pa.array(embeddings.reshape(-1).astype(np.float32))
     columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1])
