@@ -63,10 +63,10 @@ class GenerateConfig:
         }
 
     def content_dict(self) -> dict:
-        """The config without settings that do not change the numbers (device, threads)."""
+        """The config without settings that do not change the numbers (device, threads, batch)."""
         d = self.to_dict()
-        d["simulation"].pop("device")
-        d["simulation"].pop("threads")
+        for name in ("device", "threads", "batch_size"):
+            d["simulation"].pop(name)
         return d
 
     def shards(self) -> list[range]:

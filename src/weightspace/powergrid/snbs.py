@@ -69,20 +69,13 @@ def node_stability(
         states.append(np.concatenate([theta0, omega0], axis=1))
         index.append(np.full(len(theta0), i))
     y0 = torch.as_tensor(np.concatenate(states), device=device)
-    # the batch's tensors are small: one thread per process avoids OpenMP barriers that stall
-    # badly on a busy machine (measured 12x slower with 2 threads on 2 shared cores)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        result = integrate(
-            GridTensors.stack(grids, device),
-            torch.as_tensor(np.concatenate(index), device=device),
-            y0,
-            config,
-            progress,
-        )
-    finally:
-        torch.set_num_threads(threads)
+    result = integrate(
+        GridTensors.stack(grids, device),
+        torch.as_tensor(np.concatenate(index), device=device),
+        y0,
+        config,
+        progress,
+    )
     out, start = [], 0
     for grid in grids:
         stop = start + grid.num_nodes * m
