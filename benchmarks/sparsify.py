@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from weightspace.reproduce.registry import get, markdown
+from weightspace.reproduce.twins import reproduce_twins
 from weightspace.sparsify import SparsifyConfig
 from weightspace.sparsify.methods import magnitude_twins, variational_twins
 from weightspace.sparsify.reference import magnitude_alone, variational_alone
-from weightspace.sparsify.reproduce import reproduce_twins
 from weightspace.zoo import ArchConfig, DatasetConfig, build_model, load_dataset
 from weightspace.zoo.members import ModelSpec
 from weightspace.zoo.reference import evaluate

@@ -143,7 +143,7 @@ def test_compare_statistics_from_a_vd_twin(zoo, tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_twins_quick_runs_end_to_end(tmp_path):
-    from weightspace.sparsify import reproduce_twins
+    from weightspace.reproduce.twins import reproduce_twins
 
     result = reproduce_twins(tmp_path, quick=True, log=lambda _: None)
     assert len(result.rows) == 9 and "| vd |" in result.tables[0]

@@ -29,3 +29,10 @@ register(
     "often, and embeddings predict accuracy better",
     "weightspace.reproduce.findings:behaviour_2025",
 )
+register(
+    "twins-2023",
+    "Honegger, Schürholt & Borth 2023, Sparsified model zoo twins",
+    "magnitude pruning and variational dropout both keep accuracy at high sparsity (MP better "
+    "below 80 %, VD above); twins agree with their originals and their accuracies correlate",
+    "weightspace.reproduce.twins:reproduce_twins",
+)

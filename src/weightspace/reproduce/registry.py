@@ -4,7 +4,8 @@
 Registering one is one line in `weightspace.reproduce.catalog`::
 
     register("twins-2023", "Honegger et al. 2023, sparsified model zoo twins",
-             "magnitude pruning keeps accuracy to ~80 % sparsity", "weightspace.sparsify:reproduce")
+             "magnitude pruning keeps accuracy at 80 % sparsity",
+             "weightspace.reproduce.twins:reproduce_twins")
 
 The runner is named by ``"module:function"`` and imported only when run; it is called as
 ``run(out_dir, quick=bool, log=print)`` and returns a `Result`.

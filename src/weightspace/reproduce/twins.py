@@ -128,8 +128,3 @@ def _notes(mp: dict, vd: dict, cross: dict) -> list[str]:
     spread = np.std(vd["points"]["original_test_acc"])
     notes.append(f"originals' test-accuracy spread (std) {spread:.3f}: correlations need spread")
     return notes
-
-
-def reproduce(out: str | Path, quick: bool = False, log: Callable[[str], None] = print) -> Result:
-    """The runner of ``weightspace reproduce twins-2023``."""
-    return reproduce_twins(out, quick=quick, log=log)
