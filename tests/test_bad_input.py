@@ -246,6 +246,17 @@ for _id, (_name, _content, _names) in CONFIG_FILES.items():
         "--quiet",
         setup=write(_name, _content),
     )
+CREATE_FLAGS = {
+    "seeds-zero": ("--seeds 0", "seeds"),
+    "seed-negative": ("--seed -1", "seed"),
+    "epochs-negative": ("--epochs -1", "epochs"),
+    "hidden-zero": ("--hidden 8 0", "hidden"),
+    "checkpoint-epochs-beyond": ("--checkpoint-epochs 99", "checkpoint_epochs"),
+    "architecture-unknown": ("--architecture vgg", "architecture"),
+    "train-metrics-unknown": ("--train-metrics some", "train_metrics"),
+}
+for _id, (_flags, _field) in CREATE_FLAGS.items():
+    cli(f"create-flag-{_id}", _field, "zoo create --preset digits-tiny --out {s}/z", _flags)
 cli("create-config-missing", "nothing.json", "zoo create --config {s}/nothing.json --out {s}/z")
 cli(
     "create-config-is-dir",
@@ -854,3 +865,12 @@ def test_import_and_sample_leave_a_users_folder_named_like_a_work_folder_alone(w
     assert main([*samples, "--out", str(tmp_path / "samples")]) == 0
     for name in ("z.importing", "samples.importing"):
         assert (tmp_path / name / "notes.txt").read_text() == "mine"
+
+
+def test_zoo_create_flags_override_the_preset(tmp_path, capsys):
+    out = tmp_path / "zoo"
+    argv = ["zoo", "create", "--preset", "digits-tiny", "--out", str(out), "--quiet"]
+    assert main([*argv, "--seeds", "1", "--epochs", "1", "--name", "mine"]) == 0
+    zoo = open_zoo(out)
+    assert zoo.config.seeds == 1 and zoo.config.epochs == 1 and zoo.name == "mine"
+    assert sorted(set(zoo.column("epoch").tolist())) == [0, 1]

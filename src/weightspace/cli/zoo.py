@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
 from weightspace.cli.common import group
+from weightspace.config import add_config_arguments
 from weightspace.errors import WeightspaceError
 
 
@@ -17,6 +18,9 @@ def _zoo_create(args: argparse.Namespace) -> None:
     if (args.preset is None) == (args.config is None):
         raise WeightspaceError("zoo create: give exactly one of --preset NAME or --config FILE")
     config = preset(args.preset) if args.preset else ZooConfig.from_file(args.config)
+    # flags of ZooConfig's plain fields override the preset or file (factors: in the file)
+    flags = {f.name for f in fields(ZooConfig)} & set(vars(args))
+    config = replace(config, **{k: getattr(args, k) for k in flags})
     if args.data_root is not None:
         config = replace(config, dataset=replace(config.dataset, root=args.data_root))
     zoo = create_zoo(
@@ -119,6 +123,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
     create.add_argument("--quiet", action="store_true", help="no progress bar")
+    from weightspace.zoo.config import ZooConfig
+
+    add_config_arguments(create, ZooConfig)  # --seeds, --epochs, ... (Factors: in --config)
     create.set_defaults(run=_zoo_create)
     info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
     info.add_argument("dir")

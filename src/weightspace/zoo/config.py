@@ -104,6 +104,10 @@ def _check_factor(name: str, values: Any, distribution: str) -> None:
 FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
 
 
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
 def _fixed(value: Any) -> Factor:
     return field(default_factory=lambda: Factor((value,)))
 
@@ -112,25 +116,32 @@ def _fixed(value: Any) -> Factor:
 class ZooConfig:
     """Everything that defines a zoo; the same config and seed give the same zoo, bit for bit."""
 
-    name: str = "zoo"
-    architecture: str = "cnn-s"
+    name: str = field(default="zoo", metadata=_help("the zoo's name"))
+    architecture: str = field(default="cnn-s", metadata=_help("a registry architecture"))
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    hidden: tuple[int, ...] = ()
+    hidden: tuple[int, ...] = field(default=(), metadata=_help("MLP hidden widths"))
     activation: Factor = _fixed("tanh")
     dropout: Factor = _fixed(0.0)
     init: Factor = _fixed("uniform")
     optimizer: Factor = _fixed("adam")
     lr: Factor = _fixed(3e-4)
     weight_decay: Factor = _fixed(0.0)
-    seeds: int = 1  # models per combination of grid values
-    random_seeds: bool = False  # False: seeds 1..n ("fixed"); True: drawn from `seed` ("rand")
-    seed: int = 0  # the zoo's master seed: random seeds and random factor draws
-    epochs: int = 10
-    batch_size: int = 10
-    checkpoint_epochs: tuple[int, ...] | None = None  # None: every epoch, 0 included
-    shard_size: int = 64  # models per shard (the unit of resume and of scale-out)
-    train_metrics: str = (
-        "running"  # "running": epoch averages (published zoos); "full": re-evaluate
+    seeds: int = field(default=1, metadata=_help("models per combination of grid values"))
+    random_seeds: bool = field(
+        default=False, metadata=_help("draw model seeds from --seed (else 1..seeds)")
+    )
+    seed: int = field(default=0, metadata=_help("master seed: random seeds and factor draws"))
+    epochs: int = field(default=10, metadata=_help("training epochs of every model"))
+    batch_size: int = field(default=10, metadata=_help("training batch size of every model"))
+    checkpoint_epochs: tuple[int, ...] | None = field(
+        default=None, metadata=_help("epochs to keep a checkpoint of (default: all, 0 included)")
+    )
+    shard_size: int = field(
+        default=64, metadata=_help("models per shard (the unit of resume and of scale-out)")
+    )
+    train_metrics: str = field(
+        default="running",
+        metadata=_help("running: epoch averages (as published zoos); full: re-evaluate"),
     )
 
     def __post_init__(self) -> None:
