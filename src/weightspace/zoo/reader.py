@@ -22,7 +22,6 @@ from weightspace.zoo.datasets import DatasetConfig
 from weightspace.zoo.layers import INITS
 from weightspace.zoo.storage import FORMAT_VERSION, MANIFEST, TABLE, read_json, sha256_file
 
-
 BATCH_BYTES = 256 * 2**20  # weights read at once by `Zoo.batches`
 
 
@@ -317,17 +316,19 @@ def _check_table(root: Path, manifest: dict, table: pa.Table) -> None:
             raise ZooFormatError(where, f"column {name!r} has missing values", _repair(manifest))
     rows = {e["file"]: e.get("rows") for e in manifest["shards"]}
     shard, local = table.column("shard").to_numpy(), table.column("shard_row").to_numpy()
-    for index in np.unique(shard):
-        file = f"shard-{int(index):05d}.safetensors"
+    used, which = np.unique(shard, return_inverse=True)  # one pass, however many shards
+    low, high = np.full(len(used), np.iinfo(np.int64).max), np.full(len(used), -1)
+    np.minimum.at(low, which, local)
+    np.maximum.at(high, which, local)
+    for index, lo, hi in zip(used.tolist(), low.tolist(), high.tolist(), strict=True):
+        file = f"shard-{index:05d}.safetensors"
         if index < 0 or file not in rows:
             raise ZooFormatError(where, f"rows point to shard {index}, which the manifest lacks")
         limit = rows[file]
-        used = local[shard == index]
-        if used.min() < 0 or (limit is not None and used.max() >= limit):
+        if lo < 0 or (limit is not None and hi >= limit):
             raise ZooFormatError(
                 where,
-                f"shard_row {int(used.max() if used.min() >= 0 else used.min())} is outside "
-                f"shard {int(index)} ({limit} rows)",
+                f"shard_row {lo if lo < 0 else hi} is outside shard {index} ({limit} rows)",
                 _repair(manifest),
             )
 
