@@ -173,3 +173,15 @@ def test_measures_baseline_runs(tiny):
     )
     assert set(result["test"]) == {"r2", "within_0.1", "mse"}
     assert splits["train"][0].measures.shape == (6, 6)
+
+
+def test_cli_trains_the_dbgnn(tmp_path, capsys):
+    data, results = tmp_path / "grids", tmp_path / "dbgnn.json"
+    gen = ["grids", "generate", "--nodes", "6", "--grids", "8", "--perturbations", "2"]
+    assert main([*gen, "--t-max", "8", "--out", str(data), "--quiet"]) == 0
+    args = ["grids", "train", "--model", "dbgnn", "--data", str(data), "--epochs", "2"]
+    assert main([*args, "--hidden", "4", "--out", str(results), "--quiet"]) == 0
+    written = json.loads(results.read_text())["dbgnn"]
+    assert set(written["test"]) == {"r2", "within_0.1", "mse"} and written["fit"]["best_epoch"] >= 1
+    assert "dbgnn" in capsys.readouterr().out
+    assert main(["grids", "train", "--model", "dbgnn2", "--data", str(data)]) == 2

@@ -106,9 +106,13 @@ class MeasuresMLP(nn.Module):
 
 
 def build_model(name: str, config: GridTrainConfig) -> nn.Module:
-    """A torch model by name (``tag``, ``arma``, ``gcn``, ``sage`` or ``mlp``)."""
+    """A torch model by name (``tag``, ``arma``, ``gcn``, ``sage``, ``mlp`` or ``dbgnn``)."""
     check_choice("model", name, tuple(n for n in MODEL_NAMES if n != "measures"))
     torch.manual_seed(config.seed)
+    if name == "dbgnn":  # Dirac-Bianconi GNN (Nauck et al. 2024): 4 layers x 12 steps
+        from weightspace.graphs.grids import GridDBGNN
+
+        return GridDBGNN(config.hidden)
     if name == "mlp":
         return MeasuresMLP(config.hidden, config.layers)
     return GraphRegressor(name, config.hidden, config.layers)

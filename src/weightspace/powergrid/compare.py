@@ -18,7 +18,7 @@ from weightspace.powergrid.baselines import (
 from weightspace.powergrid.config import GridTrainConfig
 from weightspace.powergrid.train import evaluate_node_regressor, fit_node_regressor, node_metrics
 
-BASELINES = ("tag", "arma", "gcn", "sage", "mlp", "measures", "linear")
+BASELINES = ("tag", "arma", "gcn", "sage", "mlp", "measures", "linear", "dbgnn")
 
 
 def run_baseline(

@@ -131,7 +131,7 @@ class DatasetConfig:
         return asdict(self)
 
 
-MODEL_NAMES = ("tag", "arma", "gcn", "sage", "mlp", "measures")
+MODEL_NAMES = ("tag", "arma", "gcn", "sage", "mlp", "measures", "dbgnn")
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,24 @@ class Segment:
     weight: torch.Tensor  # (E_g, 1) coupling per line
 
 
+@dataclass(frozen=True)
+class Scattered:
+    """Columns of grids with few columns each, served together by an index per column."""
+
+    columns: torch.Tensor  # (S,) int64
+    src: torch.Tensor  # (E, S) padded line lists (padding: weight 0)
+    dst: torch.Tensor  # (E, S)
+    weight: torch.Tensor  # (E, S)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """How ``column_rhs`` finds each column's lines: shared per grid segment, or per column."""
+
+    segments: list[Segment]
+    scattered: Scattered | None
+
+
 def grid_lines(grids: GridTensors) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Per grid, its real lines (padding dropped): src (E_g,), dst (E_g,), weight (E_g, 1)."""
     out = []
@@ -96,28 +114,60 @@ def grid_lines(grids: GridTensors) -> list[tuple[torch.Tensor, torch.Tensor, tor
     return out
 
 
+def line_plan(grid: torch.Tensor, grids: GridTensors, lines: list, min_columns: int = 256):
+    """The plan for columns of grids ``grid`` (B,), sorted so each grid's columns are adjacent.
+
+    A grid with at least ``min_columns`` columns gets a segment (a few operations per segment
+    and evaluation); the others share one per-column gather, so many grids with a few
+    straggling trajectories each do not cost a few operations each.
+    """
+    ids, counts = torch.unique_consecutive(grid, return_counts=True)
+    segments, small, start = [], [], 0
+    for g, c in zip(ids.tolist(), counts.tolist(), strict=True):
+        if c >= min_columns:
+            segments.append(Segment(start, start + c, *lines[g]))
+        else:
+            small.append(torch.arange(start, start + c, device=grid.device))
+        start += c
+    if not small:
+        return LinePlan(segments, None)
+    columns = torch.cat(small)
+    g = grid[columns]
+    pad = (grids.src[g].T, grids.dst[g].T, grids.weight[g].T)
+    return LinePlan(segments, Scattered(columns, *(t.contiguous() for t in pad)))
+
+
 def column_rhs(
     y: torch.Tensor,
     power: torch.Tensor,
-    segments: list[Segment],
+    plan: LinePlan,
     damping: float,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """dy/dt for states ``y`` (2N, B), one column per trajectory; ``power`` (N, B).
 
-    ``segments`` cover the columns, one per run of columns of the same grid.
+    Each column's line flows are summed in its grid's line order from zero, then added to
+    P - alpha omega, whichever way the plan serves it: a trajectory's numbers do not depend
+    on how many columns of its grid share the batch.
     """
     n = power.shape[0]
     theta, omega = y[:n], y[n:]
     out = torch.empty_like(y) if out is None else out
     out[:n] = omega
-    domega = torch.mul(omega, -damping, out=out[n:]).add_(power)
-    for s in segments:
+    coupling = torch.zeros_like(theta)
+    for s in plan.segments:
         phase = theta[:, s.start : s.stop]
         flow = phase.index_select(0, s.src).sub_(phase.index_select(0, s.dst))
         flow.sin_().mul_(s.weight)  # (E_g, B_g): K sin(theta_src - theta_dst)
-        target = domega[:, s.start : s.stop]
+        target = coupling[:, s.start : s.stop]
         target.index_add_(0, s.dst, flow).index_add_(0, s.src, flow, alpha=-1)
+    if plan.scattered is not None:
+        c = plan.scattered
+        phase = theta.index_select(1, c.columns)
+        flow = phase.gather(0, c.src).sub_(phase.gather(0, c.dst)).sin_().mul_(c.weight)
+        total = torch.zeros_like(phase).scatter_add_(0, c.dst, flow)
+        coupling.index_add_(1, c.columns, total.scatter_add_(0, c.src, flow.neg_()))
+    torch.mul(omega, -damping, out=out[n:]).add_(power).add_(coupling)
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from weightspace.powergrid.config import SimulationConfig
-from weightspace.powergrid.dynamics import GridTensors, Segment, column_rhs, grid_lines
+from weightspace.powergrid.dynamics import GridTensors, LinePlan, column_rhs, grid_lines, line_plan
 
 # Dormand & Prince (1980) RK5(4)7M: stage coefficients, 5th-order weights, error weights
 _A = (
@@ -68,16 +68,6 @@ class _Batch:
         return _Batch(*(torch.cat([getattr(self, f), getattr(other, f)], -1) for f in fields))
 
 
-def _segments(grid: torch.Tensor, lines: list) -> list[Segment]:
-    """One segment per run of equal grid indices in ``grid`` (B,)."""
-    ids, counts = torch.unique_consecutive(grid, return_counts=True)
-    out, start = [], 0
-    for g, c in zip(ids.tolist(), counts.tolist(), strict=True):
-        out.append(Segment(start, start + c, *lines[g]))
-        start += c
-    return out
-
-
 def _wrap(y: torch.Tensor, n: int) -> torch.Tensor:
     """Phases to [-pi, pi): the dynamics are 2 pi periodic in every phase."""
     y[:n] = torch.remainder(y[:n] + math.pi, 2 * math.pi) - math.pi
@@ -89,7 +79,7 @@ def _start(grids: GridTensors, lines, grid_index, y0, rows, damping: float, dt0:
     power = grids.power[g].T.contiguous()
     n = power.shape[0]
     y = _wrap(y0[rows].T.contiguous(), n)
-    k1 = column_rhs(y, power, _segments(g, lines), damping)
+    k1 = column_rhs(y, power, line_plan(g, grids, lines, MIN_SEGMENT), damping)
     zeros = torch.zeros(len(rows), dtype=y.dtype, device=y.device)
     peak = y[n:].abs().amax(0)
     steps = torch.zeros(len(rows), dtype=torch.long, device=y.device)
@@ -97,7 +87,7 @@ def _start(grids: GridTensors, lines, grid_index, y0, rows, damping: float, dt0:
     return _Batch(rows, g, y, k1, zeros, zeros + dt0, peak, steps, live, power)
 
 
-def _step(b: _Batch, segments: list[Segment], damping: float, rtol: float, atol: float):
+def _step(b: _Batch, plan: LinePlan, damping: float, rtol: float, atol: float):
     """One attempted RK5(4) step of every column; returns (accepted, new y, k7, factor).
 
     The stages live in one (7, 2N, B) buffer, so each stage's combination of the previous
@@ -110,7 +100,7 @@ def _step(b: _Batch, segments: list[Segment], damping: float, rtol: float, atol:
     for i, coeffs in enumerate(_A, start=1):
         incr = torch.mv(flat[:i].T, _coefficients(coeffs, b.y)).view(b.y.shape)
         y_stage = torch.addcmul(b.y, h, incr)
-        column_rhs(y_stage, b.power, segments, damping, out=ks[i])
+        column_rhs(y_stage, b.power, plan, damping, out=ks[i])
     y_new = y_stage  # the last stage is the 5th-order solution (FSAL)
     err = torch.mv(flat.T, _coefficients(_E, b.y)).view(b.y.shape)
     scale = torch.maximum(b.y.abs(), y_new.abs()).mul_(rtol).add_(atol)
@@ -151,6 +141,8 @@ def _keep_freed_memory() -> None:
 
 
 _MALLOC_TUNED = False
+# a grid with this many columns in the batch gets its own segment (shared line index)
+MIN_SEGMENT = 256
 
 
 def integrate(
@@ -188,20 +180,18 @@ def _integrate(grids, grid_index, y0, config, progress) -> TrajectoryResult:
     out_peak, out_steps = torch.empty_like(out_t), torch.empty(total, dtype=torch.long)
     evaluations, queued, finished = 0, 0, 0
     batch: _Batch | None = None
-    segments: list[Segment] = []
+    plan = LinePlan([], None)
     while finished < total:
         space = config.batch_size - (0 if batch is None else len(batch.rows))
         if queued < total and (batch is None or space >= config.batch_size // 8):
             rows = queue[queued : queued + space]
             new = _start(grids, lines, grid_index, y0, rows, config.damping, 0.01)
             batch = new if batch is None else batch.extend(new)
-            segments = _segments(batch.grid, lines)
+            plan = line_plan(batch.grid, grids, lines, MIN_SEGMENT)
             queued += len(rows)
             evaluations += len(rows)
         assert batch is not None
-        accepted, y_new, k7, factor = _step(
-            batch, segments, config.damping, config.rtol, config.atol
-        )
+        accepted, y_new, k7, factor = _step(batch, plan, config.damping, config.rtol, config.atol)
         evaluations += 6 * len(batch.rows)
         batch.y = torch.where(accepted, _wrap(y_new, n), batch.y)
         batch.k1 = torch.where(accepted, k7, batch.k1)
@@ -228,7 +218,7 @@ def _integrate(grids, grid_index, y0, config, progress) -> TrajectoryResult:
         dead = len(batch.rows) - int(batch.live.sum()) if count else 0
         if count and (dead * 8 >= len(batch.rows) or finished == total):
             batch = batch.select(batch.live)
-            segments = _segments(batch.grid, lines)
+            plan = line_plan(batch.grid, grids, lines, MIN_SEGMENT)
     state = out_state.cpu().numpy()
     final_omega = np.abs(state[:, n:]).max(1)
     peak = out_peak.cpu().numpy()
