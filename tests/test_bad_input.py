@@ -207,17 +207,9 @@ BAD_CONFIGS = {
     "misspelt-key": ({"sedes": 3}, "sedes"),
 }
 for _id, (_changes, _field) in BAD_CONFIGS.items():
+    config = write("zoo.json", zoo_config(**_changes))
     cli(
-        f"create-config-{_id}",
-        _field,
-        "zoo",
-        "create",
-        "--config",
-        "{s}/zoo.json",
-        "--out",
-        "{s}/z",
-        "--quiet",
-        setup=write("zoo.json", zoo_config(**_changes)),
+        f"create-config-{_id}", _field, "zoo create --config {s}/zoo.json --out {s}/z", setup=config
     )
 
 CONFIG_FILES = {
@@ -234,18 +226,8 @@ CONFIG_FILES = {
     "yaml-suffix": ("zoo.yaml", "seeds: 2", "zoo.yaml"),
 }
 for _id, (_name, _content, _names) in CONFIG_FILES.items():
-    cli(
-        f"create-file-{_id}",
-        _names,
-        "zoo",
-        "create",
-        "--config",
-        f"{{s}}/{_name}",
-        "--out",
-        "{s}/z",
-        "--quiet",
-        setup=write(_name, _content),
-    )
+    argv = f"zoo create --config {{s}}/{_name} --out {{s}}/z --quiet"
+    cli(f"create-file-{_id}", _names, argv, setup=write(_name, _content))
 CREATE_FLAGS = {
     "seeds-zero": ("--seeds 0", "seeds"),
     "seed-negative": ("--seed -1", "seed"),
@@ -425,9 +407,9 @@ ZOOS = {
 }
 for _id, (_change, _names) in ZOOS.items():
     if _change is None:
-        cli(f"info-{_id}", _names, "zoo", "info", "{s}/z")
+        cli(f"info-{_id}", _names, "zoo info {s}/z")
     else:
-        cli(f"info-{_id}", _names, "zoo", "info", "{s}/z", setup=crafted(_change))
+        cli(f"info-{_id}", _names, "zoo info {s}/z", setup=crafted(_change))
 cli("info-on-a-file", "z", "zoo info {s}/z", setup=write("z", "not a zoo"))
 
 # -- 4. fit: settings checked before training --
@@ -458,7 +440,7 @@ FIT_FLAGS = {
     "split-seed-negative": (["--split", "plain", "--split-seed", "-1"], "seed"),
 }
 for _id, (_flags, _names) in FIT_FLAGS.items():
-    cli(f"fit-{_id}", _names, "fit", "--zoo", "{zoo}", "--out", "{s}/r", *FIT, *_flags)
+    cli(f"fit-{_id}", _names, "fit --zoo {zoo} --out {s}/r", FIT, _flags)
 
 FIT_CONFIGS = {
     "list": ("t.json", "[]", "table of settings"),
@@ -469,19 +451,8 @@ FIT_CONFIGS = {
     "behaviour-old-name": ("t.json", '{"behaviour": 0.1}', "behaviour"),
 }
 for _id, (_name, _content, _names) in FIT_CONFIGS.items():
-    cli(
-        f"fit-config-{_id}",
-        _names,
-        "fit",
-        "--zoo",
-        "{zoo}",
-        "--out",
-        "{s}/r",
-        "--config",
-        f"{{s}}/{_name}",
-        "--quiet",
-        setup=write(_name, _content),
-    )
+    argv = f"fit --zoo {{zoo}} --out {{s}}/r --config {{s}}/{_name} --quiet"
+    cli(f"fit-config-{_id}", _names, argv, setup=write(_name, _content))
 cli("fit-config-missing", "t.json", "fit --zoo {zoo} --out {s}/r --config {s}/t.json")
 cli("fit-zoo-missing", "nozoo", "fit --zoo {s}/nozoo --out {s}/r", FIT)
 cli("fit-zoo-is-run", "manifest", "fit --zoo {run} --out {s}/r", FIT)
@@ -591,18 +562,8 @@ ENCODER_DAMAGE = {
     "train-bad": (_edit_json("config.json", lambda c: c["train"].update(lr=-1)), "m"),
 }
 for _id, (_change, _names) in ENCODER_DAMAGE.items():
-    cli(
-        f"embed-encoder-{_id}",
-        _names,
-        "embed",
-        "--model",
-        "{s}/m",
-        "--zoo",
-        "{zoo}",
-        "--out",
-        "{s}/e.parquet",
-        setup=_encoder_copy(_change),
-    )
+    argv = "embed --model {s}/m --zoo {zoo} --out {s}/e.parquet"
+    cli(f"embed-encoder-{_id}", _names, argv, setup=_encoder_copy(_change))
 
 # -- 6. sample --
 SAMPLE = ("sample", "--model", "{run}", "--zoo", "{zoo}", "--n", "2")
