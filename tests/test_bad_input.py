@@ -118,6 +118,11 @@ def zoo_config(**changes) -> str:  # noqa: ANN003
 
 # -- 1. command-line misuse (argparse) --
 cli("no-command", "command")
+cli(
+    "demo-out-user-files", "--out", "demo --quick --out {s}/u", setup=write("u/report.html", "mine")
+)
+cli("demo-out-user-folder", "--out", "demo --quick --out {s}/u", setup=write("u/notes.txt", "mine"))
+cli("demo-out-is-a-zoo", "--out", "demo --quick --out {zoo}")
 cli("zoo-no-subcommand", "zoo_command", "zoo")
 cli("unknown-command", "invalid choice", "train")
 cli("fit-no-zoo", "--zoo", "fit --out {s}/r")
