@@ -213,10 +213,10 @@ def _integrate(grids, grid_index, y0, config, progress) -> TrajectoryResult:
             finished += count
             if progress is not None:
                 progress(count)
-        # finished columns keep stepping (harmlessly) until an eighth of the batch is
+        # finished columns keep stepping (harmlessly) until 1/32 of the batch is
         # finished: dropping columns copies the whole batch, so not every step
         dead = len(batch.rows) - int(batch.live.sum()) if count else 0
-        if count and (dead * 8 >= len(batch.rows) or finished == total):
+        if count and (dead * 32 >= len(batch.rows) or finished == total):
             batch = batch.select(batch.live)
             plan = line_plan(batch.grid, grids, lines, MIN_SEGMENT)
     state = out_state.cpu().numpy()
