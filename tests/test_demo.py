@@ -13,6 +13,7 @@ import pytest
 from weightspace.cli import main
 from weightspace.demo import DEMOS, run_demo
 from weightspace.errors import ConfigError
+from weightspace.probe.report import Target
 
 
 def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys):
@@ -22,14 +23,17 @@ def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys)
     assert len(results["encoder"]["history"]) == config.train.epochs
     # the probe table: baselines and every SANE pooling, every target scored
     methods = [m["name"] for m in results["probes"]["methods"]]
-    assert methods == ["W", "s(W)", "SANE (mean)", "SANE (layer)", "SANE (tokens)"]
-    targets = [t["name"] for t in results["probes"]["targets"]]
-    assert targets[:3] == ["test_acc", "epoch", "ggap"]
+    assert methods == ["W", "s(W)", "SANE (mean)", "SANE (layer)", "SANE (tokens)", "HyperRep"]
+    targets = [Target(**t).key for t in results["probes"]["targets"]]
+    assert targets[:4] == ["test_acc", "test_acc_tau", "epoch", "ggap"]
+    assert results["probes"]["split"]["siblings"] == 0  # grouped: no sibling in train and test
     for method in results["probes"]["methods"]:
         assert set(method["scores"]) == set(targets)
         assert np.isfinite(method["scores"]["test_acc"])
+        low, high = method["intervals"]["test_acc"]
+        assert low <= method["scores"]["test_acc"] <= high
         assert len(method["true"]) == len(method["predicted"]) > 0
-    assert results["probes"]["methods"][0]["scores"]["test_acc"] > 0.5  # W finds accuracy
+    assert results["probes"]["methods"][0]["scores"]["test_acc_tau"] > 0.3  # W ranks accuracy
     # the sampling table: samples, anchors, random init; curves (n, epochs + 1)
     groups = {g["name"]: g for g in results["sampling"]["groups"]}
     assert list(groups) == ["samples", "anchors", "random init"]
@@ -42,6 +46,8 @@ def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys)
         assert transfer.shape == (config.sample.n, config.transfer_epochs + 1), name
     assert np.allclose(groups["anchors"]["novelty"], 0)  # an anchor is its own nearest
     assert min(groups["samples"]["novelty"]) > 0.01  # samples are not copies
+    generation = [r["name"] for r in results["sampling"]["generation"]]
+    assert generation[0] == "samples" and "Gaussian fit (matched)" in generation
     assert set(results["timings"]) == {"zoo", "encoder", "probes", "sampling", "total"}
 
     page = (demo_run / "report.html").read_text()

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weightspace.encoders import SANE, write_embeddings
+from weightspace.encoders import SANE, HyperRep, write_embeddings
 from weightspace.errors import ConfigError, WeightspaceError, check_choice
 from weightspace.generate.align import nearest_distance
+from weightspace.generate.evaluate import NoveltyConfig, generation_markdown, generation_table
 from weightspace.generate.networks import (
     finetune_curves,
     random_networks,
@@ -36,9 +37,9 @@ from weightspace.generate.networks import (
 from weightspace.generate.run import SampleConfig, anchor_subset, sample_zoo
 from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
-from weightspace.probe.run import ProbeReport, Target, run_probes
+from weightspace.probe.run import run_probes
 from weightspace.report.html import REPORT, RESULTS, build_report
-from weightspace.report.tables import sampling_table
+from weightspace.report.tables import probe_report, sampling_table
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo.config import ZooConfig
@@ -50,7 +51,7 @@ from weightspace.zoo.storage import atomic_write_json, software_versions
 
 POOLINGS = ("mean", "layer", "tokens")
 EMBEDDINGS = "embeddings.parquet"
-ZOO, ENCODER, SAMPLES = "zoo", "sane", "samples"
+ZOO, ENCODER, HYPERREP, SAMPLES = "zoo", "sane", "hyperrep", "samples"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class DemoConfig:
     encoder: SANEConfig
     train: TrainConfig
     sample: SampleConfig = field(default_factory=SampleConfig)
+    hyperrep: str = "tiny"  # the 2021 autoencoder's preset, probed beside SANE
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)  # the generation table
     finetune_epochs: int = 5
     transfer_epochs: int = 1  # on a new task: relabelled digits, last layer re-initialized
     poolings: tuple[str, ...] = ("mean", "layer", "tokens")  # SANE embeddings to probe
@@ -87,13 +90,18 @@ DEMOS: dict[str, DemoConfig] = {
         train=TrainConfig(epochs=25, behaviour_weight=0.9),
         sample=SampleConfig("kde30", n=20),
         finetune_epochs=5,
+        hyperrep="small",
+        novelty=NoveltyConfig(n=20, references=100),
     ),
     "quick": DemoConfig(
-        zoo=preset("digits-demo-quick"),
+        # eight seeds x two inits (lr and dropout fixed): 16 groups of siblings, so that the
+        # grouped split's test models are not one group
+        zoo=preset("digits-demo-quick").with_changes(seeds=8, dropout=0.0, lr=3e-3),
         encoder=ENCODER_SIZES,
         train=TrainConfig(epochs=30, behaviour_weight=0.9),
         sample=SampleConfig("kde30", n=10),
         finetune_epochs=2,
+        novelty=NoveltyConfig(n=10, references=30, match_steps=4, match_networks=4),
     ),
 }
 
@@ -135,6 +143,9 @@ def run_demo(
 
     log("hyper-representation: SANE with the behavioural loss")
     encoder = SANE(config=config.encoder, train=train, out=out / ENCODER).fit(zoo)
+    log(f"hyper-representation: HyperRep ({config.hyperrep}), the 2021 autoencoder")
+    hyperrep_train = replace(train, behaviour_weight=None)
+    hyperrep = HyperRep(config.hyperrep, train=hyperrep_train, out=out / HYPERREP).fit(zoo)
     stage("encoder")
 
     write_embeddings(
@@ -142,6 +153,7 @@ def run_demo(
     )
     methods = [FlatWeights(), WeightStatistics()]
     methods += [EncoderFeatures(encoder, f"SANE ({p})", p) for p in config.poolings]
+    methods.append(EncoderFeatures(hyperrep, "HyperRep"))
     log("probes: " + ", ".join(m.name for m in methods))
     probes = run_probes(zoo, methods)
     stage("probes")
@@ -165,10 +177,13 @@ def run_demo(
         "embeddings": {"path": EMBEDDINGS, "pooling": config.projection_pooling},
         "probes": {
             "targets": [asdict(t) for t in probes.targets],
+            "split": probes.split,
             "methods": [  # a list: the JSON file's keys are sorted, the table's rows are not
                 {
                     "name": method,
                     "scores": scores,
+                    "intervals": probes.intervals.get(method, {}),
+                    "beaten": {t.key: probes.beaten(method, t.key) for t in probes.targets},
                     "true": probes.predictions[method][0].tolist(),
                     "predicted": probes.predictions[method][1].tolist(),
                 }
@@ -193,7 +208,7 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
     evaluation = samples.manifest["evaluation"]
     anchors = np.asarray(evaluation["anchors"]["rows"])
     arch = samples.arch(0)
-    splits = load_dataset(zoo.config.dataset)
+    splits = load_dataset(zoo.dataset)
     spec = zoo_spec(zoo)
     anchor_flats = zoo.flat(anchors)
     chosen = anchor_subset(anchors, config.sample.n, config.sample.seed)
@@ -213,6 +228,8 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
         table.append(
             {"name": name, "curves": curves.tolist(), "novelty": np.asarray(novelty).tolist()}
         )
+    flats = torch.stack([spec.flatten(n.state_dict()) for n in groups["samples"]])
+    generation = generation_table(encoder, zoo, flats, anchors, config.novelty)
     new_task = relabel(splits)
     for entry, nets in zip(table, groups.values(), strict=True):
         transfer = finetune_curves(with_new_head(nets), new_task, config.transfer_epochs)
@@ -227,6 +244,7 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
         "finetune_epochs": config.finetune_epochs,
         "transfer_epochs": config.transfer_epochs,
         "groups": table,
+        "generation": generation,
     }
 
 
@@ -248,17 +266,16 @@ def _samples(encoder: SANE, zoo, path: Path, config: SampleConfig):  # noqa: ANN
 
 
 def summary(results: dict) -> str:
-    """The headline numbers as Markdown: the probe table and the sampling table."""
+    """The headline numbers as Markdown: the probe table, the sampling and generation tables."""
     probes = results["probes"]
-    scores = {m["name"]: m["scores"] for m in probes["methods"]}
-    table = ProbeReport(scores, [Target(**t) for t in probes["targets"]])
+    table = probe_report(probes)
     s = results["sampling"]
     header, rows = sampling_table(s, [0, s["finetune_epochs"]])
     lines = [
         f"zoo {results['zoo']['name']}: {results['zoo']['models']} models, "
         f"{results['zoo']['checkpoints']} checkpoints; total {results['timings']['total']:.0f} s",
         "",
-        "probes, test split (R², or accuracy for categorical factors):",
+        "probes, test split (R², τ, or accuracy for categorical factors); " + table.title(),
         table.markdown(),
         "",
         f"generated networks ({s['method']}, {s['anchors']} anchors of mean test accuracy "
@@ -267,4 +284,6 @@ def summary(results: dict) -> str:
         "|---" * len(header) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "novelty and diversity against the memorization baselines:"]
+    lines.append(generation_markdown(s["generation"]))
     return "\n".join(lines)

@@ -56,6 +56,7 @@ class ProbeReport:
     boot: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     repeats: dict[str, dict[str, tuple[float, float, int]]] = field(default_factory=dict)
     split: dict = field(default_factory=dict)  # kind, seed, siblings across train/test
+    marks: dict[str, dict[str, bool]] = field(default_factory=dict)  # `beaten`, when stored
 
     # ---- comparisons -----------------------------------------------------------------------
     def difference(self, a: str, b: str, key: str) -> tuple[float, float, float]:
@@ -68,8 +69,10 @@ class ProbeReport:
 
     def beaten(self, method: str, key: str) -> bool:
         """True when ``method`` is below the column's best beyond the 95 % paired interval."""
+        if not self.boot:  # a report read back from JSON carries the marks it had
+            return bool(self.marks.get(method, {}).get(key, False))
         best = self.best(key)
-        if best is None or best == method or not self.boot:
+        if best is None or best == method:
             return False
         _, low, _ = self.difference(best, method, key)
         return bool(np.isfinite(low) and low > 0)

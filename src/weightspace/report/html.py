@@ -12,8 +12,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from weightspace.errors import FileFormatError
+from weightspace.generate.evaluate import COLUMNS, group_label
+from weightspace.probe.report import BEATEN
 from weightspace.report import figures
-from weightspace.report.tables import sampling_table
+from weightspace.report.tables import probe_report, sampling_table
 from weightspace.zoo.reader import open_zoo
 from weightspace.zoo.storage import atomic_write_bytes, read_json
 
@@ -93,7 +95,7 @@ def _page(run: Path, results: Mapping) -> str:
         "accuracy for categorical factors), trained on the training models, scored on the "
         f"held-out test models ({len(probes['models']['test'])} models), in "
         f"{timings['probes']:.0f} s.</p>",
-        _probe_table(probes["targets"], scores),
+        _probe_table(probes),
         _figure(
             figures.predicted_vs_true(
                 predictions, {m: row["test_acc"] for m, row in scores.items()}
@@ -115,6 +117,12 @@ def _page(run: Path, results: Mapping) -> str:
         _figure(figures.finetuning(groups), "Test accuracy while fine-tuning (mean ± std)."),
         "<p class='meta'>Novelty: relative distance to the nearest anchor checkpoint after "
         "permutation alignment (0 = a copy).</p>",
+        "<h3>Memorization or generalization?</h3><p>The measures of Zeng et al. (2025) for the "
+        "samples and for cheap generators at matched validation accuracy: the distance to the "
+        "nearest anchor after permutation alignment, the highest overlap (IoU) of the wrongly "
+        "classified test images with any anchor's, and the mean aligned distance between two "
+        "networks of a group (0 = all the same).</p>",
+        _generation_table(sampling["generation"]),
     ]
     body = "\n".join(parts)
     return (
@@ -171,28 +179,39 @@ def _figure(fig, caption: str) -> str:  # noqa: ANN001
     )
 
 
-def _probe_table(targets: list[Mapping], scores: Mapping[str, Mapping[str, float]]) -> str:
-    head = "".join(
-        f"<th>{html.escape(t['name'])} ({'acc' if t['categorical'] else 'R²'})</th>"
-        for t in targets
-    )
-    best = {
-        t["name"]: np.nanmax([row[t["name"]] for row in scores.values()] + [-np.inf])
-        for t in targets
-    }
+def _probe_table(probes: Mapping) -> str:
+    report = probe_report(probes)
+    head = "".join(f"<th>{html.escape(t.label)}</th>" for t in report.targets)
     rows = []
-    for method, row in scores.items():
-        cells = "".join(
-            f"<td class='best'>{row[t['name']]:.3f}</td>"
-            if row[t["name"]] == best[t["name"]]
-            else f"<td>{row[t['name']]:.3f}</td>"
-            for t in targets
-        )
-        rows.append(f"<tr><td>{html.escape(method)}</td>{cells}</tr>")
+    for method in report.scores:
+        cells = []
+        for t in report.targets:
+            value = report.scores[method][t.key]
+            low, high = report.intervals.get(method, {}).get(t.key, (float("nan"),) * 2)
+            text = f"{value:.3f}" + (
+                f" <small>[{low:.2f}, {high:.2f}]</small>" if low == low else ""
+            )
+            if report.beaten(method, t.key):
+                text += f" {BEATEN}"
+            best = report.best(t.key) == method
+            cells.append(f"<td class='best'>{text}</td>" if best else f"<td>{text}</td>")
+        rows.append(f"<tr><td>{html.escape(method)}</td>{''.join(cells)}</tr>")
     return (
+        f"<p class='meta'>{html.escape(report.title())}. [low, high]: 95 % bootstrap interval "
+        f"over test models; bold: the best; {BEATEN}: below the best beyond that noise.</p>"
         f"<table><thead><tr><th>method</th>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _generation_table(rows: list[Mapping]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["networks", "n", *COLUMNS.values()])
+    body = []
+    for r in rows:
+        name = group_label(r)
+        cells = [html.escape(name), str(r["n"])] + [f"{r[k]:.3f}" for k in COLUMNS]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _sampling_table(sampling: Mapping) -> str:

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from weightspace.probe.report import ProbeReport, Target
+
 
 def mean_std(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}"
@@ -26,3 +28,16 @@ def sampling_table(sampling: Mapping, epochs: Sequence[int]) -> tuple[list[str],
             + [mean_std(transfer[:, -1]), f"{np.mean(group['novelty']):.3f}"]
         )
     return header, rows
+
+
+def probe_report(probes: dict) -> ProbeReport:
+    """The `ProbeReport` of a demo run's "probes" entry (scores, intervals, marks, split)."""
+    methods = probes["methods"]
+    return ProbeReport(
+        {m["name"]: m["scores"] for m in methods},
+        [Target(**t) for t in probes["targets"]],
+        models=probes["models"],
+        intervals={m["name"]: {k: tuple(v) for k, v in m["intervals"].items()} for m in methods},
+        split=probes["split"],
+        marks={m["name"]: m["beaten"] for m in methods},
+    )

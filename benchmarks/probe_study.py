@@ -1,0 +1,110 @@
+"""Which settings let a hyper-representation beat W and s(W)? One digits zoo, grouped and plain
+splits, every probe score with its 95 % bootstrap interval, and one lever changed at a time.
+
+    python benchmarks/probe_study.py --out runs/probe_study [--quick] [--only NAME ...]
+
+Each variant's report is saved as ``OUT/<variant>.json`` when done (a rerun skips finished
+ones), and the table is printed after every variant: test accuracy (R² and τ), epoch, gen. gap,
+and the paired difference of the variant's test-accuracy/epoch/ggap R² to s(W).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from weightspace.encoders import SANE, HyperRep
+from weightspace.models.sane import SANEConfig
+from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
+from weightspace.probe.run import run_probes
+from weightspace.tokens.splits import PLAIN, SplitConfig
+from weightspace.train.trainer import TrainConfig
+from weightspace.zoo.create import create_zoo
+from weightspace.zoo.presets import preset
+
+SIZES = SANEConfig(d_model=64, heads=4, encoder_layers=2, decoder_layers=2, latent=16, window=64)
+KEYS = ("test_acc", "test_acc_tau", "epoch", "ggap")
+
+
+def variants(epochs: int) -> dict[str, object]:
+    """name -> factory(split setting) of an unfitted encoder: one lever changed at a time."""
+    base = TrainConfig(epochs=epochs, progress=False)
+
+    def sane(config=SIZES, **train):  # noqa: ANN001, ANN202
+        return lambda split: SANE(config=config, train=replace(base, splits=split, **train))
+
+    return {
+        "SANE (default)": sane(),
+        "SANE, no permutation augmentation": sane(permute=False),
+        "SANE, contrastive share 0.5": sane(gamma=0.5),
+        "SANE, latent 32": sane(replace(SIZES, latent=32)),
+        f"SANE, {3 * epochs} epochs": sane(epochs=3 * epochs),
+        "HyperRep (small)": lambda split: HyperRep(
+            "small", train=replace(base, splits=split, epochs=2 * epochs)
+        ),
+    }
+
+
+def study(zoo, name: str, factory, bootstrap: int) -> list[dict]:  # noqa: ANN001
+    """Probe W, s(W) and (when ``factory``) the variant's encoder with each pooling, on the
+    grouped split (and the plain one for the baselines and the default variant)."""
+    baselines = [FlatWeights(), WeightStatistics()]
+    splits = [SplitConfig(), PLAIN] if factory is None or "default" in name else [SplitConfig()]
+    out = []
+    for split in splits:
+        methods = list(baselines)
+        encoder_names = []
+        if factory is not None:
+            encoder = factory(split).fit(zoo)
+            poolings = ("mean", "layer", "tokens") if isinstance(encoder, SANE) else (None,)
+            for pooling in poolings:
+                label = f"{name} [{pooling}]" if pooling else name
+                methods.append(EncoderFeatures(encoder, label, pooling))
+                encoder_names.append(label)
+        report = run_probes(zoo, methods, split, bootstrap=bootstrap)
+        print(report.title())
+        print(report.markdown())
+        entry = report.to_dict()
+        entry["differences"] = {
+            m: {b: {k: report.difference(m, b, k) for k in KEYS} for b in ("s(W)", "W")}
+            for m in encoder_names
+        }
+        out.append(entry)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/probe_study")
+    parser.add_argument("--quick", action="store_true", help="a small zoo and short fits")
+    parser.add_argument("--only", nargs="+", help="variants to run (default all)")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = preset("digits-demo-quick" if args.quick else "digits-demo")
+    start = time.perf_counter()
+    zoo = create_zoo(config, out / "zoo", progress=False)
+    print(f"zoo {zoo.name}: {zoo.num_models} models in {time.perf_counter() - start:.0f} s")
+    todo = {"baselines": None, **variants(8 if args.quick else 25)}
+    for name, factory in todo.items():
+        if args.only and name not in args.only and name != "baselines":
+            continue
+        slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+        path = out / f"{slug}.json"
+        if path.exists():
+            print(f"\n== {name}: done before ({path})")
+            continue
+        t0 = time.perf_counter()
+        reports = study(zoo, name, factory, args.bootstrap)
+        record = {"name": name, "seconds": time.perf_counter() - t0, "reports": reports}
+        path.write_text(json.dumps(record, indent=1, default=float))
+        print(f"\n== {name} ({record['seconds']:.0f} s)")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
