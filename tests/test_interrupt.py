@@ -216,21 +216,10 @@ FAST = {
     ("sample", "writing", "SIGKILL"),
     ("zoo-import", "writing", "SIGINT"),
 }
-# Known importer faults (the writer of `zoo import` and `sample`), reported; not strict, since a
-# signal may miss the window: a kill between the work folder's mkdtemp and its marker leaves a
-# folder no run claims, and a `.tmp` that a kill left inside the work folder is carried into the
-# finished zoo (resuming does not sweep it).
-UNMARKED = pytest.mark.xfail(reason="importer: an unmarked work folder stays", strict=False)
-CARRIED = pytest.mark.xfail(reason="importer: a killed write's .tmp is carried", strict=False)
 
 
 def _marks(case: tuple[str, str, str]) -> list:
-    marks = [] if case in FAST else [pytest.mark.slow]
-    if case[1] == "work-folder-made":
-        marks.append(UNMARKED)
-    elif case[0] in ("sample", "zoo-import") and case[2] == "SIGKILL":
-        marks.append(CARRIED)
-    return marks
+    return [] if case in FAST else [pytest.mark.slow]
 
 
 @pytest.mark.parametrize(

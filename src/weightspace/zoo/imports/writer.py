@@ -39,11 +39,13 @@ from weightspace.zoo.storage import (
     SHARDS,
     TABLE,
     atomic_write_json,
+    check_output_dir,
     finished_shard,
     read_json,
     sha256_file,
     shard_name,
     software_versions,
+    sweep_temporaries,
     write_shard,
     write_table,
 )
@@ -219,28 +221,41 @@ def _work_dir(out: Path, key: str) -> Path:
     our stale ones for ``out`` are removed; anything else is left alone."""
     for candidate in sorted(out.parent.glob(f".{out.name}.*.importing")):
         marker = candidate / MARKER
-        if not candidate.is_dir() or not marker.is_file():
-            continue  # not made by us: never touched
+        if not candidate.is_dir() or candidate.is_symlink():
+            continue
+        if not marker.is_file():
+            if _unclaimed_start(candidate):  # killed between mkdtemp and its marker: empty
+                shutil.rmtree(candidate)
+            continue  # anything else is not ours: never touched
         try:
             same = json.loads(marker.read_text()).get("key") == key
         except (OSError, ValueError):
             same = False
         if same:
+            sweep_temporaries(candidate)  # what a killed write left half-written
+            sweep_temporaries(candidate / SHARDS)
             return candidate
         shutil.rmtree(candidate)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".importing", dir=out.parent))
-    (work / SHARDS).mkdir()
     atomic_write_json(work / MARKER, {"key": key})
+    (work / SHARDS).mkdir()
     return work
 
 
+def _unclaimed_start(folder: Path) -> bool:
+    """A work directory killed before its marker was written holds nothing else than
+    (a temporary of) the marker: removing it loses nothing."""
+    return all(
+        p.is_file() and p.name.startswith(f".{MARKER}.") and p.name.endswith(".tmp")
+        for p in folder.iterdir()
+    )
+
+
 def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    check_output_dir(out, "--out")
+    check_output_dir(out.parent, "--out")  # the work directory is made beside it
+    if out.is_dir() and any(out.iterdir()):
         raise ConfigError("--out", "a new or empty directory", str(out), "Choose another --out")
-    if not out.parent.is_dir():
-        raise ConfigError("--out", "a path in an existing folder", str(out), "Create the folder")
-    if not os.access(out.parent, os.W_OK):
-        raise ConfigError("--out", "a path in a writable folder", str(out))
 
 
 def write_zoo(
