@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 
 import numpy as np
@@ -23,10 +22,6 @@ from weightspace.powergrid import (
     power_flow_residual,
     swing_rhs,
 )
-from weightspace.powergrid.dynamics import column_rhs, grid_lines, line_plan
-
-# the module (the package's ``integrate`` is the function of the same name)
-integrate_module = importlib.import_module("weightspace.powergrid.integrate")
 
 
 @pytest.fixture(scope="module")
@@ -75,35 +70,13 @@ def test_batched_rhs_matches_numpy(grid):
     np.testing.assert_allclose(ours.numpy(), reference, atol=1e-12)
 
 
-@pytest.mark.parametrize("min_columns", [1, 3, 1000])  # segments, both, per-column only
-def test_column_rhs_matches_numpy_across_grids(min_columns):
-    grids = [make_grid(GridConfig(nodes=20), (5, i)) for i in range(3)]
-    tensors, rng = GridTensors.stack(grids), np.random.default_rng(1)
-    which = torch.as_tensor([0, 0, 1, 2, 2, 2])  # columns sorted by grid
-    y = torch.tensor(rng.normal(size=(40, len(which))) * 3)
-    plan = line_plan(which, tensors, grid_lines(tensors), min_columns)
-    assert len(plan.segments) == {1: 3, 3: 1, 1000: 0}[min_columns]
-    power = tensors.power[which].T
-    ours = column_rhs(y, power, plan, 0.1).T.numpy()
-    reference = np.stack(
-        [numpy_rhs(grids[g], 0.1)(0.0, row) for g, row in zip(which, y.T.numpy(), strict=True)]
-    )
-    np.testing.assert_allclose(ours, reference, atol=1e-12)
-    # negative control: the columns computed with grid 0's lines everywhere are wrong
-    wrong = line_plan(torch.zeros_like(which), tensors, grid_lines(tensors), min_columns)
-    assert np.abs(column_rhs(y, power, wrong, 0.1).T.numpy() - reference).max() > 1e-3
-
-
-def test_batch_size_does_not_change_a_trajectory(grid, monkeypatch):
-    """Columns enter, finish and leave at different times with a small batch, and are served
-    per column instead of by a grid segment: the same numbers."""
+def test_batch_size_does_not_change_a_trajectory(grid):
+    """Rows enter, finish and leave at different times with a small batch: the same numbers."""
     theta0, omega0, _ = perturbed_states(grid, 1, np.pi, 15.0, (2, 0, 1))
     y0 = torch.tensor(np.concatenate([theta0, omega0], axis=1))
     index = torch.zeros(len(y0), dtype=torch.long)
     config = SimulationConfig(t_max=15.0, t_min=0.5, sync_tolerance=1.0)
-    monkeypatch.setattr(integrate_module, "MIN_SEGMENT", 1)
     large = integrate(GridTensors.stack([grid]), index, y0, config)
-    monkeypatch.setattr(integrate_module, "MIN_SEGMENT", 10**6)
     small = integrate(GridTensors.stack([grid]), index, y0, replace(config, batch_size=6))
     assert 0 < small.returned.sum() < len(y0)  # both outcomes occur
     np.testing.assert_array_equal(small.returned, large.returned)

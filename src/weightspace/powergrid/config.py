@@ -79,9 +79,7 @@ class SimulationConfig:
     )
     rtol: float = field(default=1e-4, metadata={"help": "relative tolerance of the RK 5(4) steps"})
     atol: float = field(default=1e-6, metadata={"help": "absolute tolerance of the RK 5(4) steps"})
-    batch_size: int = field(
-        default=4096, metadata={"help": "trajectories integrated together (cache-sized)"}
-    )
+    batch_size: int = field(default=2048, metadata={"help": "trajectories integrated together"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
     threads: int = field(
         default=1,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from weightspace.powergrid.config import SimulationConfig
-from weightspace.powergrid.dynamics import GridTensors, LinePlan, column_rhs, grid_lines, line_plan
+from weightspace.powergrid.dynamics import GridTensors, swing_rhs
 
 # Dormand & Prince (1980) RK5(4)7M: stage coefficients, 5th-order weights, error weights
 _A = (
@@ -47,78 +47,68 @@ class TrajectoryResult:
 
 @dataclass
 class _Batch:
-    """The trajectories being integrated, one column each, columns sorted by grid."""
-
     rows: torch.Tensor  # (B,) index into the trajectories
-    grid: torch.Tensor  # (B,) grid of each column (non-decreasing)
-    y: torch.Tensor  # (2N, B)
-    k1: torch.Tensor  # (2N, B) derivative at y (first-same-as-last)
+    y: torch.Tensor  # (B, 2N)
+    k1: torch.Tensor  # (B, 2N) derivative at y (first-same-as-last)
     t: torch.Tensor  # (B,)
     dt: torch.Tensor  # (B,)
     peak: torch.Tensor  # (B,)
     steps: torch.Tensor  # (B,)
-    live: torch.Tensor  # (B,) False once finished (its result is recorded; dropped later)
-    power: torch.Tensor  # (N, B)
+    power: torch.Tensor  # (B, N)
+    src: torch.Tensor  # (B, E)
+    dst: torch.Tensor  # (B, E)
+    weight: torch.Tensor  # (B, E)
 
     def select(self, keep: torch.Tensor) -> _Batch:
-        return _Batch(*(getattr(self, f)[..., keep] for f in self.__dataclass_fields__))
+        return _Batch(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
     def extend(self, other: _Batch) -> _Batch:
-        fields = self.__dataclass_fields__
-        return _Batch(*(torch.cat([getattr(self, f), getattr(other, f)], -1) for f in fields))
+        return _Batch(
+            *(torch.cat([getattr(self, f), getattr(other, f)]) for f in self.__dataclass_fields__)
+        )
 
 
 def _wrap(y: torch.Tensor, n: int) -> torch.Tensor:
     """Phases to [-pi, pi): the dynamics are 2 pi periodic in every phase."""
-    y[:n] = torch.remainder(y[:n] + math.pi, 2 * math.pi) - math.pi
+    y[:, :n] = torch.remainder(y[:, :n] + math.pi, 2 * math.pi) - math.pi
     return y
 
 
-def _start(grids: GridTensors, lines, grid_index, y0, rows, damping: float, dt0: float) -> _Batch:
+def _start(grids: GridTensors, grid_index, y0, rows, damping: float, dt0: float) -> _Batch:
     g = grid_index[rows]
-    power = grids.power[g].T.contiguous()
-    n = power.shape[0]
-    y = _wrap(y0[rows].T.contiguous(), n)
-    k1 = column_rhs(y, power, line_plan(g, grids, lines, MIN_SEGMENT), damping)
+    power, src, dst, weight = grids.power[g], grids.src[g], grids.dst[g], grids.weight[g]
+    y = _wrap(y0[rows].clone(), power.shape[1])
+    k1 = swing_rhs(y, power, src, dst, weight, damping)
+    n = power.shape[1]
     zeros = torch.zeros(len(rows), dtype=y.dtype, device=y.device)
-    peak = y[n:].abs().amax(0)
+    peak = y[:, n:].abs().amax(1)
     steps = torch.zeros(len(rows), dtype=torch.long, device=y.device)
-    live = torch.ones(len(rows), dtype=torch.bool, device=y.device)
-    return _Batch(rows, g, y, k1, zeros, zeros + dt0, peak, steps, live, power)
+    return _Batch(rows, y, k1, zeros, zeros + dt0, peak, steps, power, src, dst, weight)
 
 
-def _step(b: _Batch, plan: LinePlan, damping: float, rtol: float, atol: float):
-    """One attempted RK5(4) step of every column; returns (accepted, new y, k7, factor).
-
-    The stages live in one (7, 2N, B) buffer, so each stage's combination of the previous
-    ones is a single matrix-vector product (one pass over memory) instead of a chain of adds.
-    """
-    h = b.dt  # (B,): broadcasts along the columns of (2N, B)
-    ks = torch.empty((len(_A) + 1, *b.y.shape), dtype=b.y.dtype, device=b.y.device)
-    flat = ks.view(len(ks), -1)
-    ks[0] = b.k1
-    for i, coeffs in enumerate(_A, start=1):
-        incr = torch.mv(flat[:i].T, _coefficients(coeffs, b.y)).view(b.y.shape)
+def _step(b: _Batch, damping: float, rtol: float, atol: float):
+    """One attempted RK5(4) step of every row; returns (accepted, new y, k7)."""
+    f = lambda y: swing_rhs(y, b.power, b.src, b.dst, b.weight, damping)  # noqa: E731
+    h = b.dt[:, None]
+    ks = [b.k1]
+    for coeffs in _A:
+        incr = ks[0] * coeffs[0]
+        for c, k in zip(coeffs[1:], ks[1:], strict=True):
+            if c:
+                incr.add_(k, alpha=c)
         y_stage = torch.addcmul(b.y, h, incr)
-        column_rhs(y_stage, b.power, plan, damping, out=ks[i])
+        ks.append(f(y_stage))
     y_new = y_stage  # the last stage is the 5th-order solution (FSAL)
-    err = torch.mv(flat.T, _coefficients(_E, b.y)).view(b.y.shape)
+    err = ks[0] * _E[0]
+    for c, k in zip(_E[1:], ks[1:], strict=True):
+        if c:
+            err.add_(k, alpha=c)
     scale = torch.maximum(b.y.abs(), y_new.abs()).mul_(rtol).add_(atol)
-    norm = (err.mul_(h).div_(scale)).square_().mean(0).sqrt_()  # (B,)
+    norm = (err.mul_(h).div_(scale)).square_().mean(1).sqrt_()  # (B,)
     accepted = norm <= 1.0
     factor = (0.9 * norm.clamp_min(1e-10) ** -0.2).clamp(0.2, 5.0)
     factor = torch.where(accepted, factor, factor.clamp_max(1.0))
     return accepted, y_new, ks[-1], factor
-
-
-_COEFFICIENTS: dict = {}
-
-
-def _coefficients(values: tuple, like: torch.Tensor) -> torch.Tensor:
-    key = (values, like.dtype, like.device)
-    if key not in _COEFFICIENTS:
-        _COEFFICIENTS[key] = torch.tensor(values, dtype=like.dtype, device=like.device)
-    return _COEFFICIENTS[key]
 
 
 def _keep_freed_memory() -> None:
@@ -141,8 +131,6 @@ def _keep_freed_memory() -> None:
 
 
 _MALLOC_TUNED = False
-# a grid with this many columns in the batch gets its own segment (shared line index)
-MIN_SEGMENT = 256
 
 
 def integrate(
@@ -171,54 +159,41 @@ def _integrate(grids, grid_index, y0, config, progress) -> TrajectoryResult:
     device = y0.device
     if device.type == "cpu":
         _keep_freed_memory()
-    lines = grid_lines(grids)
-    # queue in grid order: every batch is then sorted by grid (finished columns leave in
-    # order, new ones are appended), so each grid's columns form one segment
-    queue = torch.argsort(grid_index.cpu(), stable=True).to(device)
     out_state = torch.empty_like(y0)
     out_t = torch.empty(total, dtype=y0.dtype, device=device)
     out_peak, out_steps = torch.empty_like(out_t), torch.empty(total, dtype=torch.long)
-    evaluations, queued, finished = 0, 0, 0
+    evaluations, queued = 0, 0
     batch: _Batch | None = None
-    plan = LinePlan([], None)
-    while finished < total:
+    while queued < total or (batch is not None and len(batch.rows)):
         space = config.batch_size - (0 if batch is None else len(batch.rows))
         if queued < total and (batch is None or space >= config.batch_size // 8):
-            rows = queue[queued : queued + space]
-            new = _start(grids, lines, grid_index, y0, rows, config.damping, 0.01)
+            rows = torch.arange(queued, min(total, queued + space), device=device)
+            new = _start(grids, grid_index, y0, rows, config.damping, 0.01)
             batch = new if batch is None else batch.extend(new)
-            plan = line_plan(batch.grid, grids, lines, MIN_SEGMENT)
             queued += len(rows)
             evaluations += len(rows)
         assert batch is not None
-        accepted, y_new, k7, factor = _step(batch, plan, config.damping, config.rtol, config.atol)
+        accepted, y_new, k7, factor = _step(batch, config.damping, config.rtol, config.atol)
         evaluations += 6 * len(batch.rows)
-        batch.y = torch.where(accepted, _wrap(y_new, n), batch.y)
-        batch.k1 = torch.where(accepted, k7, batch.k1)
+        a = accepted[:, None]
+        batch.y = torch.where(a, _wrap(y_new, n), batch.y)
+        batch.k1 = torch.where(a, k7, batch.k1)
         batch.t = torch.where(accepted, batch.t + batch.dt, batch.t)
         batch.steps += accepted
-        omega_max = batch.y[n:].abs().amax(0)
+        omega_max = batch.y[:, n:].abs().amax(1)
         batch.peak = torch.maximum(batch.peak, omega_max)
         batch.dt = torch.minimum(batch.dt * factor, config.t_max - batch.t)
-        done = batch.live & accepted
-        done &= ((batch.t >= config.t_min) & (omega_max <= config.sync_tolerance)) | (
-            batch.t >= config.t_max * (1 - 1e-12)
+        done = accepted & (
+            ((batch.t >= config.t_min) & (omega_max <= config.sync_tolerance))
+            | (batch.t >= config.t_max * (1 - 1e-12))
         )
-        count = int(done.sum())
-        if count:
+        if bool(done.any()):
             rows = batch.rows[done]
-            out_state[rows], out_t[rows] = batch.y[:, done].T, batch.t[done]
+            out_state[rows], out_t[rows] = batch.y[done], batch.t[done]
             out_peak[rows], out_steps[rows] = batch.peak[done], batch.steps[done].cpu()
-            batch.live &= ~done
-            finished += count
+            batch = batch.select(~done)
             if progress is not None:
-                progress(count)
-        # finished columns keep stepping (harmlessly) until 1/32 of the batch is
-        # finished: dropping columns copies the whole batch, so not every step
-        dead = len(batch.rows) - int(batch.live.sum()) if count else 0
-        if count and (dead * 32 >= len(batch.rows) or finished == total):
-            batch = batch.select(batch.live)
-            plan = line_plan(batch.grid, grids, lines, MIN_SEGMENT)
+                progress(len(rows))
     state = out_state.cpu().numpy()
     final_omega = np.abs(state[:, n:]).max(1)
     peak = out_peak.cpu().numpy()
