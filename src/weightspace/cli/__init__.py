@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from weightspace._entry import INTERRUPTED
 from weightspace.cli.zoo import describe_zoo
 from weightspace.errors import WeightspaceError
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except BrokenPipeError:  # `weightspace ... | head`: the reader left, nothing is wrong
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -57,6 +57,7 @@ class ProbeReport:
     repeats: dict[str, dict[str, tuple[float, float, int]]] = field(default_factory=dict)
     split: dict = field(default_factory=dict)  # kind, seed, siblings across train/test
     marks: dict[str, dict[str, bool]] = field(default_factory=dict)  # `beaten`, when stored
+    unconverged: dict[str, list[str]] = field(default_factory=dict)  # method -> target keys
 
     # ---- comparisons -----------------------------------------------------------------------
     def difference(self, a: str, b: str, key: str) -> tuple[float, float, float]:
@@ -100,6 +101,9 @@ class ProbeReport:
                 f"\n[low, high]: {LEVEL:.0%} bootstrap interval over test models; **best**; "
                 f"{BEATEN}: below the best by more than that noise (paired bootstrap)."
             )
+        if self.unconverged:
+            cells = "; ".join(f"{m}: {', '.join(k)}" for m, k in self.unconverged.items())
+            lines.append(f"\nnot converged (logistic probe, 1000 iterations): {cells}.")
         if self.repeats:
             lines += ["", self.repeats_markdown()]
         return "\n".join(lines)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.linalg import LinAlgWarning
+from sklearn.exceptions import ConvergenceWarning
 
 from weightspace.errors import ConfigError
 from weightspace.probe.features import EncoderFeatures, Features
@@ -64,6 +65,7 @@ class _Fitted:
     scores: dict[str, float]
     y: dict[str, np.ndarray]
     pred: dict[str, np.ndarray]
+    unconverged: list[str] = field(default_factory=list)  # target keys whose solver gave up
 
 
 def _split_of(zoo: Zoo, methods: Sequence[Features], split: SplitConfig | Split | None) -> Split:
@@ -115,6 +117,8 @@ def run_probes(
     resamples = model_resamples(test_ids, bootstrap, seed) if bootstrap else []
     for name, fit in fitted.items():
         report.scores[name] = fit.scores
+        if fit.unconverged:
+            report.unconverged[name] = fit.unconverged
         report.predictions[name] = (fit.y["test_acc"], fit.pred["test_acc"])
         if not resamples:
             continue
@@ -182,10 +186,13 @@ def _fit_targets(zoo: Zoo, X: dict, rows: dict, targets: list[Target]) -> _Fitte
             fit.scores[target.key] = float("nan")
             continue
         probe = LogisticProbe() if target.categorical else RidgeProbe()
-        with warnings.catch_warnings():  # the smallest alphas meet ill-conditioned systems
-            warnings.simplefilter("ignore", LinAlgWarning)
-            warnings.filterwarnings("ignore", "Singular matrix", UserWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("ignore", LinAlgWarning)  # the smallest alphas meet
+            warnings.filterwarnings("ignore", "Singular matrix", UserWarning)  # ill-conditioning
+            warnings.simplefilter("always", ConvergenceWarning)  # reported once, in the table
             probe.fit(X["train"], y["train"], X["val"], y["val"])
+        if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+            fit.unconverged.append(target.key)
         pred = probe.predict(X["test"])
         fit.y[target.key], fit.pred[target.key] = np.asarray(y["test"]), np.asarray(pred)
         fit.scores[target.key] = METRICS[target.metric](fit.y[target.key], fit.pred[target.key])
