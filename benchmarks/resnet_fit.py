@@ -2,8 +2,8 @@
 
 Makes a zoo of 64 CIFAR ResNet-18 networks with `import_modules` (each network is built when
 the writer asks for it, so the networks are never all in memory), then in a fresh process fits
-a tiny SANE (token size 288, as published for ResNets) for one epoch (the training split streams from the shards) and embeds every
-checkpoint, and prints:
+a tiny SANE (token size 288, as published for ResNets) for one epoch (the training split
+streams from the shards) and embeds every checkpoint, and prints:
 
     fit: <s> s for 1 epoch; transform: <s> s per checkpoint embedded; peak <MB> MB
 

@@ -138,7 +138,9 @@ class HyperRepAE(nn.Module):
         """(B, n, T) whole models -> (B, latent): what generation samples around (2022)."""
         return self.encode(tokens, positions)
 
-    def decode_latents(self, z: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_latents(
+        self, z: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, latent) -> (B, n, T) tokens of whole models (the decoder sees the whole model)."""
         return self.decode(z, positions)
 
