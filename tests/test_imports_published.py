@@ -173,8 +173,8 @@ def write_trials(root, zoo, epoch0=True):
             rows = [r for r in rows if epochs[r] > 0]
         lines = []
         for i, r in enumerate(rows):
-            acc = float(zoo.column("test_acc")[r])
-            line = {"test_acc": acc, "train_loss": 1.0, "training_iteration": i + 1}
+            line = {k: float(zoo.column(k)[r]) for k in ("test_acc", "train_acc", "val_acc")}
+            line.update(train_loss=1.0, training_iteration=i + 1)
             line["config"] = params
             lines.append(json.dumps(line))
             folder = trial / f"checkpoint_{int(epochs[r]):06d}"
@@ -204,7 +204,7 @@ def test_lightning_and_wrapped_checkpoints_import_and_run(tmp_path):
     made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
     src = tmp_path / "ckpts"
     src.mkdir()
-    lines = ["file,model_id,epoch,test_acc,activation"]
+    lines = ["file,model_id,epoch,test_acc,val_acc,activation"]
     for r in range(len(made)):
         state = {f"model.{k}": v for k, v in made.state_dict(r).items()}
         if r % 2:
@@ -213,7 +213,7 @@ def test_lightning_and_wrapped_checkpoints_import_and_run(tmp_path):
         else:
             blob, name = {"model": state}, f"r{r}.pt"
         torch.save(blob, src / name)
-        acc = made.column("test_acc")[r]
+        acc = f"{made.column('test_acc')[r]},{made.column('val_acc')[r]}"
         lines.append(f"{name},{made.column('model_id')[r]},{made.column('epoch')[r]},{acc},tanh")
     (src / "metadata.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "zoo"
