@@ -101,3 +101,15 @@ def test_a_users_folder_named_like_a_work_directory_is_never_touched(zoo, tmp_pa
     write_zoo(tmp_path / "out", checkpoints(zoo), name="z", source={"format": "t"}, shard_size=4)
     assert (mine / "notes.txt").read_text() == "mine" and (tmp_path / "out.importing").is_dir()
     assert len(open_zoo(tmp_path / "out")) == len(zoo)
+
+
+def test_large_shards_are_not_kept_mapped_after_a_read(zoo, monkeypatch):
+    from weightspace.zoo import reader
+
+    zoo = open_zoo(zoo.root)
+    zoo.flat([0, 1])
+    assert zoo._handles  # small shards stay open: no header parsed twice
+    monkeypatch.setattr(reader, "KEEP_OPEN_BYTES", 0)  # every shard counts as large now
+    first = zoo.flat([0, 1, len(zoo) - 1])
+    assert not zoo._handles  # closed: its mapped pages leave the process
+    assert torch.equal(first, zoo.flat([0, 1, len(zoo) - 1]))

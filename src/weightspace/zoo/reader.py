@@ -23,6 +23,7 @@ from weightspace.zoo.layers import INITS
 from weightspace.zoo.storage import FORMAT_VERSION, MANIFEST, TABLE, read_json, sha256_file
 
 BATCH_BYTES = 256 * 2**20  # weights read at once by `Zoo.batches`
+KEEP_OPEN_BYTES = 64 * 2**20  # shards up to this size keep their (memory-mapped) handle open
 
 
 class Zoo:
@@ -162,7 +163,17 @@ class Zoo:
                     out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
             except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as err:
                 raise ZooFormatError(path, f"cannot read weights ({err})", _repair(self)) from None
+            if self._shard_bytes(path) > KEEP_OPEN_BYTES:
+                # an open handle maps the file: every page read stays in this process's memory
+                # (a ResNet-18 zoo's shards would add gigabytes); small shards stay open for speed
+                self._handles.pop(path, None)
         return out
+
+    def _shard_bytes(self, path: Path) -> int:
+        sizes = self.__dict__.setdefault("_sizes", {})
+        if path not in sizes:
+            sizes[path] = path.stat().st_size
+        return sizes[path]
 
     def state_dicts(self, rows: Sequence[int] | np.ndarray) -> list[dict[str, torch.Tensor]]:
         stacked = self.weights(rows)
