@@ -113,3 +113,12 @@ def test_large_shards_are_not_kept_mapped_after_a_read(zoo, monkeypatch):
     first = zoo.flat([0, 1, len(zoo) - 1])
     assert not zoo._handles  # closed: its mapped pages leave the process
     assert torch.equal(first, zoo.flat([0, 1, len(zoo) - 1]))
+
+
+def test_scattered_rows_read_alone_equal_a_contiguous_read(zoo):
+    shard = zoo.table.column("shard").to_numpy()
+    rows = np.flatnonzero(shard == shard[0])
+    assert len(rows) >= 9  # two rows far apart in one shard take the row-by-row path
+    picked = [int(rows[0]), int(rows[-1])]
+    whole = zoo.flat(rows)  # contiguous
+    assert torch.equal(zoo.flat(picked), whole[[0, -1]])

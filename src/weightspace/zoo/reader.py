@@ -159,8 +159,12 @@ class Zoo:
             try:
                 handle = self._handle(path)
                 for key in self.keys:
-                    block = handle.get_slice(key)[lo:hi]
-                    out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
+                    if hi - lo <= 4 * len(local):  # dense enough: one contiguous read
+                        block = handle.get_slice(key)[lo:hi]
+                        out[key][torch.from_numpy(where)] = block[torch.from_numpy(local - lo)]
+                    else:  # a few rows scattered over a big shard (a shuffled batch): each alone
+                        for i, r in zip(where.tolist(), local.tolist(), strict=True):
+                            out[key][i] = handle.get_slice(key)[r : r + 1][0]
             except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as err:
                 raise ZooFormatError(path, f"cannot read weights ({err})", _repair(self)) from None
             if self._shard_bytes(path) > KEEP_OPEN_BYTES:
