@@ -23,7 +23,9 @@ from weightspace.zoo.layers import INITS
 from weightspace.zoo.storage import FORMAT_VERSION, MANIFEST, TABLE, read_json, sha256_file
 
 BATCH_BYTES = 256 * 2**20  # weights read at once by `Zoo.batches`
-KEEP_OPEN_BYTES = 64 * 2**20  # shards up to this size keep their (memory-mapped) handle open
+# open shard handles map their files, and every page read stays in the process: the handles
+# kept open (most recently used first) may map at most this much together
+KEEP_OPEN_BYTES = 256 * 2**20
 
 
 class Zoo:
@@ -167,11 +169,17 @@ class Zoo:
                             out[key][i] = handle.get_slice(key)[r : r + 1][0]
             except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as err:
                 raise ZooFormatError(path, f"cannot read weights ({err})", _repair(self)) from None
-            if self._shard_bytes(path) > KEEP_OPEN_BYTES:
-                # an open handle maps the file: every page read stays in this process's memory
-                # (a ResNet-18 zoo's shards would add gigabytes); small shards stay open for speed
-                self._handles.pop(path, None)
+            self._close_beyond_budget()
         return out
+
+    def _close_beyond_budget(self) -> None:
+        """Close the least recently used handles until the open ones map at most
+        `KEEP_OPEN_BYTES` (a zoo of many or large shards would otherwise stay in memory)."""
+        while self._handles:
+            total = sum(self._shard_bytes(p) for p in self._handles)
+            if total <= KEEP_OPEN_BYTES:
+                return
+            self._handles.pop(next(iter(self._handles)))
 
     def _shard_bytes(self, path: Path) -> int:
         sizes = self.__dict__.setdefault("_sizes", {})
@@ -220,9 +228,9 @@ class Zoo:
         """An open shard, kept per process: reading one checkpoint parses no header again."""
         if self._handles_pid != os.getpid():  # a forked DataLoader worker opens its own
             self._handles, self._handles_pid = {}, os.getpid()
-        if path not in self._handles:
-            self._handles[path] = safe_open(path, framework="pt")
-        return self._handles[path]
+        handle = self._handles.pop(path, None) or safe_open(path, framework="pt")
+        self._handles[path] = handle  # most recently used last
+        return handle
 
     def rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Row indices (n,) int64 from indices or from a boolean mask over all checkpoints."""
