@@ -1,4 +1,5 @@
-"""Samplers of new latents from the latents of anchor models (SPEC §6).
+"""Samplers of new latents from the latents of anchor models (Schürholt et al., NeurIPS 2022;
+SANE, ICML 2024).
 
 All take anchor latents of shape (N, *shape) -- (N, latent) for the 2021 autoencoder,
 (N, tokens, latent) for SANE -- and return (n, *shape).
@@ -9,7 +10,7 @@ All take anchor latents of shape (N, *shape) -- (N, latent) for the 2021 autoenc
   own random stream (the reference code passed one seed to all of them, which makes the
   dimensions pick the same anchors: not independent draws).
 - `NeighbourSampler`: Gaussian steps around anchors in a low-dimensional PCA projection,
-  mapped back (weaker, SPEC §6).
+  mapped back (weaker, Schürholt et al. 2022).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each row block (layer) has its own linear embedder, since neuron tokens differ in length per
 layer; a learned 1-D position embedding; a learned compression token whose output becomes the
 latent (linear + tanh). The decoder maps the latent to a sequence, runs its own blocks and
-de-embeds per layer. Projection head: an MLP with BatchNorm (SPEC §4).
+de-embeds per layer. Projection head: an MLP with BatchNorm (Schürholt et al. 2021, 2022, 2024;
+Meynent et al. 2025).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Losses of hyper-representations: NT-Xent, layer-wise normalized reconstruction, behaviour.
 
-SPEC §4. The reconstruction loss is a mean over models, so data-parallel workers that each
+Schürholt et al. 2021, 2022; Meynent et al. 2025. The reconstruction loss is a mean over models,
+so data-parallel workers that each
 average their share compute the same gradient as one worker on the whole batch.
 """
 

@@ -2,7 +2,7 @@
 
 Linear(token_size -> d) plus a 3-D learned position, concat(pe_n + pe_l, pe_c), encoder blocks,
 Linear(d -> latent) per token. The decoder mirrors it. A model's embedding is the mean of its
-per-token latents over its whole sequence (SPEC §4).
+per-token latents over its whole sequence (Schürholt et al. 2021, 2022, 2024; Meynent et al. 2025).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 - `FlatWeights` (W): the flat weight vector.
 - `WeightStatistics` (s(W)): per tensor (weights and biases apart, BatchNorm vectors too):
-  mean, variance and the 1/25/50/75/99 % quantiles (SPEC §5).
+  mean, variance and the 1/25/50/75/99 % quantiles (Schürholt et al., NeurIPS 2021).
 - `WeightWatcherFeatures`: per-layer spectral metrics of the ``weightwatcher`` package
   (the optional extra ``weightspace[weightwatcher]``).
 - `EncoderFeatures`: the embeddings of a trained hyper-representation.

@@ -1,4 +1,5 @@
-"""Augmentations of token batches, each a small composable object (SPEC §3).
+"""Augmentations of token batches, each a small composable object (Schürholt et al. 2021, 2022;
+SANE, ICML 2024).
 
 Every augmentation is called as ``aug(batch, generator)`` and draws fresh randomness per model
 and per call; none writes to its input. Padding stays zero and masks are never changed.

@@ -1,4 +1,5 @@
-"""Per-layer standardization of weights, fitted on the training split only (SPEC §3).
+"""Per-layer standardization of weights, fitted on the training split only (Schürholt et al. 2021,
+2022; SANE, ICML 2024).
 
 For each row block (a layer's weight and bias together; BatchNorm gamma/beta, running mean and
 running variance apart): mu = mean of the per-model means, sigma = sqrt(mean of the per-model

@@ -1,6 +1,7 @@
 """Tokenizers: a network's flat weight vector as a sequence of tokens, and back, bit for bit.
 
-Both tokenizers cut the spec into *row blocks* (SPEC §3): a conv/linear weight reshaped to
+Both tokenizers cut the spec into *row blocks* (Schürholt et al. 2021, 2022; SANE, ICML 2024): a
+conv/linear weight reshaped to
 ``[C_out, rest]`` with its bias as the last column; BatchNorm's gamma and beta as one block of
 rows of 2, its running mean and running variance as blocks of their own.
 

@@ -1,6 +1,6 @@
 """The training objective: L = gamma * contrastive + (1 - gamma) * structure, where structure is
 the reconstruction loss, or beta * reconstruction + (1 - beta) * behaviour with both divided by
-their first-batch values (SPEC §4)."""
+their first-batch values (Schürholt et al. 2021, 2022, 2024; Meynent et al. 2025)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Zoo architectures by name: CNN-s, CNN-l, ResNet-18 (CIFAR), the Tetris MLP and a small MLP.
 
-Each is sized to its input (4x4, 8x8, 28x28, 32x32; SPEC §2). Build one with
+Each is sized to its input (4x4, 8x8, 28x28, 32x32; Model Zoos, Schürholt et al. 2022). Build one
+with
 ``build_model(ArchConfig(name="cnn-s", input_shape=(1, 28, 28)))``.
 """
 

@@ -20,7 +20,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 INITS = ("default", "uniform", "normal", "kaiming_uniform", "kaiming_normal")
-BIAS_INIT = 0.01  # bias init of the published zoos (SPEC §2)
+BIAS_INIT = (
+    0.01  # bias init of the published zoos (Model Zoos, Schürholt et al., NeurIPS 2022 Datasets)
+)
 
 
 def activation(name: str) -> nn.Module:

@@ -1,4 +1,5 @@
-"""Named zoo presets after the Model Zoos paper (SPEC §2), plus small digits zoos for CPUs.
+"""Named zoo presets after the Model Zoos paper (Schürholt et al., NeurIPS 2022
+Datasets), plus small digits zoos for CPUs.
 
 ``<dataset>-seed``: 1,000 seeds, all else fixed (tanh, uniform init, Adam 3e-4, wd 0).
 ``<dataset>-hyp10-fixed`` / ``-hyp10-rand``: the grid activation x dropout x init x optimizer x
