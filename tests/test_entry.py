@@ -25,7 +25,5 @@ def test_ctrl_c_during_start_up_prints_one_line():
     time.sleep(0.3)  # inside the imports of the command line
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:  # the machine was fast enough to finish first: nothing to check
-        return
-    assert proc.returncode == 130
+    assert proc.returncode == 130  # torch and scikit-learn take far longer than 0.3 s to load
     assert err.strip() == "interrupted; run the same command again to resume"

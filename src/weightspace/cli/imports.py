@@ -6,6 +6,7 @@ import argparse
 
 from weightspace.cli.common import group
 from weightspace.config import add_config_arguments, config_from_args
+from weightspace.errors import ConfigError
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -13,8 +14,6 @@ def _import(args: argparse.Namespace) -> None:
 
     options = config_from_args(ImportOptions, args)
     if args.module is not None and options.dataset is None:
-        from weightspace.errors import ConfigError
-
         raise ConfigError("--module", "--dataset too (the network's input)", args.module)
     result = import_zoo(args.source, args.path, args.out, options)
     zoos = result if isinstance(result, list) else [result]

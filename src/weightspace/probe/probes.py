@@ -1,9 +1,9 @@
 """Linear probes as scikit-learn estimators, with the regularization chosen on a validation split.
 
-The 2021 protocol (Schürholt et al., NeurIPS 2021): ridge regression with alpha from {1e3, 3e2,
-..., 3e-5, 1e-5} by
-validation R^2, test R^2 reported; a linear classifier (logistic regression) for categorical
-targets, test accuracy reported. Features are standardized with the training statistics.
+The 2021 protocol (Schürholt et al., NeurIPS 2021): ridge regression with alpha from
+{1e3, 3e2, ..., 3e-5, 1e-5} by validation R^2, test R^2 reported; a linear classifier
+(logistic regression) for categorical targets, test accuracy reported. Features are
+standardized with the training statistics.
 Pass the validation split as ``X_val, y_val``; without it a seeded share of the training rows
 is held out (which is what scikit-learn's generic tools, e.g. ``cross_val_score``, get).
 """

@@ -170,6 +170,7 @@ class LayerTokenizer:
             first += block.rows * chunks
         self.mask = self.index < pad
         self.positions = torch.stack([torch.arange(n), torch.cat(layer), torch.cat(row)], 1)
+        self._on_device: dict[str, dict[str, torch.Tensor]] = {}  # index tensors per device
 
     @property
     def num_tokens(self) -> int:
@@ -198,7 +199,7 @@ class LayerTokenizer:
         """The index tensors on ``device``, copied there once and kept: a ResNet-18's index
         is ~62 MB, which a copy per call would move at every training step."""
         key = str(device)
-        cache = self.__dict__.setdefault("_on_device", {})
+        cache = self._on_device
         if key not in cache:
             names = ("index", "inverse", "mask", "positions")
             cache[key] = {name: getattr(self, name).to(device) for name in names}

@@ -64,6 +64,7 @@ class Zoo:
         self._shard_row = table.column("shard_row").to_numpy()
         self._handles: dict[Path, object] = {}
         self._handles_pid = os.getpid()
+        self._sizes: dict[Path, int] = {}  # shard file sizes, for the budget of open handles
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -182,10 +183,9 @@ class Zoo:
             self._handles.pop(next(iter(self._handles)))
 
     def _shard_bytes(self, path: Path) -> int:
-        sizes = self.__dict__.setdefault("_sizes", {})
-        if path not in sizes:
-            sizes[path] = path.stat().st_size
-        return sizes[path]
+        if path not in self._sizes:
+            self._sizes[path] = path.stat().st_size
+        return self._sizes[path]
 
     def state_dicts(self, rows: Sequence[int] | np.ndarray) -> list[dict[str, torch.Tensor]]:
         stacked = self.weights(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,17 +179,12 @@ def with_architecture(
         rename = renamer(keys, by_name)
         head = [_renamed(c, rename) for c in head]
         stream = (_renamed(c, rename) for c in stream)
-    return _chain(head, stream), arch
+    return itertools.chain(head, stream), arch
 
 
 def _renamed(ckpt: Checkpoint, rename) -> Checkpoint:  # noqa: ANN001
     ckpt.rename = rename
     return ckpt
-
-
-def _chain(head: list[Checkpoint], rest: Iterator[Checkpoint]) -> Iterator[Checkpoint]:
-    yield from head
-    yield from rest
 
 
 def lazy_load(path, strip_prefix: str = ""):  # noqa: ANN001, ANN201

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from safetensors import SafetensorError, safe_open
 
 from weightspace.errors import ConfigError, FileFormatError
 from weightspace.zoo.imports.common import METRICS, ImportOptions, integral, lazy_load
@@ -57,10 +58,19 @@ def folder_rows(root: Path) -> list[tuple[Path, int, int, dict]]:
 
 def signature(path: Path, options: ImportOptions) -> tuple:
     """What makes two checkpoints one architecture: keys and shapes (None if unreadable)."""
-    state, _ = lazy_load(path, options.strip_prefix)()
-    if state is None:
-        return ()
-    return tuple(sorted((k, tuple(v.shape)) for k, v in state.items()))  # safetensors: no order
+    if path.suffix == ".safetensors":  # the header holds every shape: no tensor is read
+        try:
+            with safe_open(path, framework="pt") as handle:
+                shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError):
+            return ()
+        shapes = {k.removeprefix(options.strip_prefix): v for k, v in shapes.items()}
+    else:
+        state, _ = lazy_load(path, options.strip_prefix)()
+        if state is None:
+            return ()
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+    return tuple(sorted(shapes.items()))  # safetensors files keep no order
 
 
 def group_by_architecture(
