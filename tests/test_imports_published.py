@@ -280,3 +280,17 @@ def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path, ca
     x = torch.randn(4, 1, 8, 8)
     assert torch.allclose(zoo.model(3)(x), made.model(3)(x))
     assert zoo.manifest["architecture"]["spec"]["group_sizes"] == [8, 6, 4, 20]
+
+
+def test_export_makes_missing_folders_and_attach_asks_for_the_data_root(tmp_path, capsys):
+    create_zoo(tiny_config(), tmp_path / "made", progress=False)
+    out = tmp_path / "new" / "folder" / "exported"
+    assert (
+        main(["zoo", "export", str(tmp_path / "made"), "--to", "smallcnn", "--out", str(out)]) == 0
+    )
+    assert (out / "weights.npy").is_file() and (out / "layout.csv").is_file()
+    before = (tmp_path / "made" / "manifest.json").read_bytes()
+    assert main(["zoo", "attach", str(tmp_path / "made"), "--dataset", "mnist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --data-root:")
+    assert (tmp_path / "made" / "manifest.json").read_bytes() == before

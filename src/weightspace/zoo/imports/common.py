@@ -11,6 +11,7 @@ import torch
 
 from weightspace.errors import ConfigError
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
+from weightspace.zoo.dataset_files import FILE_DATASETS
 from weightspace.zoo.datasets import DatasetConfig
 from weightspace.zoo.imports.load import load_state_dict
 from weightspace.zoo.imports.writer import Checkpoint, match_architecture, renamer
@@ -91,7 +92,10 @@ class ImportOptions:
             if err.field != "dataset.root":
                 raise
             raise ConfigError(
-                "--data-root", f"the folder of the {self.dataset} files", None, str(err)
+                "--data-root",
+                f"the folder of the {self.dataset} files",
+                None,
+                f"Add --data-root DIR with {FILE_DATASETS[self.dataset]}",
             ) from None
 
     def __post_init__(self) -> None:

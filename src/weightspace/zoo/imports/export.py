@@ -29,6 +29,7 @@ import torch
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo.reader import Zoo, open_zoo
+from weightspace.zoo.storage import check_output_dir
 
 EXPORT_FORMATS = ("modelzoos", "smallcnn")
 MODELZOOS_NAMES = {
@@ -68,6 +69,8 @@ def export_zoo(path: str | Path, to: str, out: str | Path) -> Path:
     out = Path(out).resolve()
     if out.exists():
         raise ConfigError("--out", "a path that does not exist yet", str(out), "Choose another")
+    check_output_dir(out, "--out")  # a folder we may write in
+    out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".exporting", dir=out.parent))
     try:
         (_modelzoos if to == "modelzoos" else _smallcnn)(zoo, work)

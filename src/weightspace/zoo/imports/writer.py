@@ -252,10 +252,10 @@ def _unclaimed_start(folder: Path) -> bool:
 
 
 def _check_out(out: Path) -> None:
-    check_output_dir(out, "--out")
-    check_output_dir(out.parent, "--out")  # the work directory is made beside it
+    check_output_dir(out, "--out")  # its folder (made if missing) takes the work directory
     if out.is_dir() and any(out.iterdir()):
         raise ConfigError("--out", "a new or empty directory", str(out), "Choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def write_zoo(
