@@ -407,7 +407,10 @@ ZOOS = {
         _set_column("shard_row", lambda t: pa.array([999] * t.num_rows)),
         "shard_row",
     ),
-    "table-shard-unknown": (_set_column("shard", lambda t: pa.array([7] * t.num_rows)), "shard 7"),
+    "table-shard-unknown": (
+        _set_column("shard", lambda t: pa.array([99] * t.num_rows)),
+        "shard 99",
+    ),
     "table-epoch-strings": (_set_column("epoch", lambda t: pa.array(["x"] * t.num_rows)), "epoch"),
 }
 for _id, (_change, _names) in ZOOS.items():

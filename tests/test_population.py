@@ -58,6 +58,23 @@ def test_divergence_is_recorded_and_others_go_on(digits):
         assert torch.isfinite(value[[0, 2]]).all()
 
 
+def test_streamed_checkpoints_equal_the_kept_history(digits):
+    # what `on_checkpoint` receives, epoch by epoch, is the in-memory history minus the
+    # checkpoints at or after a model's divergence; nothing is kept
+    specs = [_spec(0, "sgd", 1e-2), _spec(1, "sgd", 1e12), _spec(2, "sgd", 1e-2)]
+    kept = Population(specs, digits, batch_size=32).train(epochs=2)
+    got = []
+    streamed = Population(specs, digits, batch_size=32).train(
+        epochs=2, on_checkpoint=lambda e, state, models: got.append((e, state, models.tolist()))
+    )
+    assert streamed.weights == {}
+    assert [(e, m) for e, _, m in got] == [(0, [0, 1, 2]), (1, [0, 2]), (2, [0, 2])]
+    for j, (_, state, models) in enumerate(got):
+        for key, value in state.items():
+            assert torch.equal(value, kept.weights[key][models, j])
+    torch.testing.assert_close(streamed.metrics, kept.metrics, equal_nan=True)
+
+
 def test_population_rejects_mixed_groups(digits):
     with pytest.raises(AssertionError):
         Population([_spec(0, "adam"), _spec(1, "sgd")], digits, batch_size=32)

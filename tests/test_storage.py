@@ -77,19 +77,19 @@ def test_corrupted_shard_names_the_file(tiny_zoo, tmp_path):
 
 def test_resume_after_interruption_equals_uninterrupted(tiny_zoo, tmp_path, monkeypatch):
     calls = []
-    real_write = create_module.write_shard
+    real_write = create_module.write_population
 
     def dying_write(*args):
         if len(calls) == 1:
-            raise KeyboardInterrupt  # the run stops after one shard was written
+            raise KeyboardInterrupt  # the run stops after one population was finished
         calls.append(args[1])
         return real_write(*args)
 
-    monkeypatch.setattr(create_module, "write_shard", dying_write)
+    monkeypatch.setattr(create_module, "write_population", dying_write)
     with pytest.raises(KeyboardInterrupt):
         create_zoo(tiny_config(), tmp_path / "z", progress=False)
     assert not (tmp_path / "z" / "manifest.json").exists()
-    monkeypatch.setattr(create_module, "write_shard", real_write)
+    monkeypatch.setattr(create_module, "write_population", real_write)
     trained = []
     monkeypatch.setattr(
         create_module,
@@ -99,8 +99,74 @@ def test_resume_after_interruption_equals_uninterrupted(tiny_zoo, tmp_path, monk
         ),
     )
     create_zoo(tiny_config(), tmp_path / "z", progress=False)
-    assert trained == [1]  # only the unfinished shard was trained again
+    assert trained == [1]  # only the unfinished population was trained again
     assert _hashes(tmp_path / "z") == _hashes(tiny_zoo)
+
+
+def test_each_epoch_is_written_as_it_is_made(tiny_zoo, tmp_path, monkeypatch):
+    # one storage shard per (population, checkpoint epoch); a population's epoch-0 weights
+    # are on disk before its first training epoch ends
+    zoo = open_zoo(tiny_zoo)
+    shard, epoch = zoo.column("shard"), zoo.column("epoch")
+    assert len(zoo.manifest["shards"]) == 2 * 3
+    for index in np.unique(shard):
+        assert len(set(epoch[shard == index].tolist())) == 1
+    seen = []
+    real_epoch = create_module.Population.train_epoch
+
+    def train_epoch(self, epoch):
+        seen.append(sorted(p.name for p in (tmp_path / "z" / "shards").glob("*.safetensors")))
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(create_module.Population, "train_epoch", train_epoch)
+    create_zoo(tiny_config(), tmp_path / "z", progress=False)
+    assert seen[0] == ["shard-00000.safetensors"]  # population 0, epoch 0, before epoch 1
+    assert seen[1] == ["shard-00000.safetensors", "shard-00001.safetensors"]
+    assert _hashes(tmp_path / "z") == _hashes(tiny_zoo)
+
+
+def test_a_population_killed_midway_is_trained_again(tiny_zoo, tmp_path, monkeypatch):
+    real_epoch = create_module.Population.train_epoch
+    calls = []
+
+    def dying_epoch(self, epoch):
+        calls.append(epoch)
+        if len(calls) == 4:  # population 1 after its epoch-0 weights were written
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(create_module.Population, "train_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        create_zoo(tiny_config(), tmp_path / "z", progress=False)
+    shards = tmp_path / "z" / "shards"
+    assert (shards / "shard-00003.safetensors").exists()
+    assert not (shards / "population-00001.parquet").exists()
+    monkeypatch.setattr(create_module.Population, "train_epoch", real_epoch)
+    create_zoo(tiny_config(), tmp_path / "z", progress=False)
+    assert _hashes(tmp_path / "z") == _hashes(tiny_zoo)
+
+
+def test_a_damaged_epoch_file_retrains_its_population(tiny_zoo, tmp_path):
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(tiny_zoo), str(copy)], check=True)
+    (copy / "manifest.json").unlink()
+    damaged = copy / "shards" / "shard-00004.safetensors"  # population 1, epoch 1
+    damaged.write_bytes(damaged.read_bytes()[:-8] + bytes(8))
+    assert create_module.finished_population(copy, 0) is not None
+    assert create_module.finished_population(copy, 1) is None
+    create_zoo(tiny_config(), copy, progress=False)
+    assert _hashes(copy) == _hashes(tiny_zoo)
+
+
+def test_partial_zoo_of_the_older_layout_is_refused(tiny_zoo, tmp_path):
+    out = tmp_path / "old"
+    (out / "shards").mkdir(parents=True)
+    (out / "progress.json").write_text(
+        json.dumps({"format_version": 1, "config": tiny_config().to_dict()})
+    )
+    (out / "shards" / "shard-00000.parquet").write_bytes(b"rows")
+    with pytest.raises(ConfigError, match="older weightspace"):
+        create_zoo(tiny_config(), out, progress=False)
 
 
 _train = create_module.train_shard
@@ -141,7 +207,7 @@ def test_kill_9_then_resume_gives_identical_zoo(tiny_zoo, tmp_path):
     ]
     proc = subprocess.Popen(cmd)
     deadline = time.time() + 120
-    while not (out / "shards" / "shard-00000.parquet").exists() and proc.poll() is None:
+    while not (out / "shards" / "population-00000.parquet").exists() and proc.poll() is None:
         assert time.time() < deadline
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)

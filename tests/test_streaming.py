@@ -115,7 +115,8 @@ def test_large_shards_are_not_kept_mapped_after_a_read(zoo, monkeypatch):
     assert torch.equal(first, zoo.flat([0, 1, len(zoo) - 1]))
 
 
-def test_scattered_rows_read_alone_equal_a_contiguous_read(zoo):
+def test_scattered_rows_read_alone_equal_a_contiguous_read(zoo, tmp_path):
+    zoo = write_zoo(tmp_path / "one", checkpoints(zoo), name="z", source={"format": "t"})
     shard = zoo.table.column("shard").to_numpy()
     rows = np.flatnonzero(shard == shard[0])
     assert len(rows) >= 9  # two rows far apart in one shard take the row-by-row path

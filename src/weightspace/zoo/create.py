@@ -1,19 +1,25 @@
 """Create a zoo: plan shards, train them (in-process or as Ray tasks), write, resume.
 
-A shard is up to ``shard_size`` models of one group (architecture, activation, optimizer). Each
-shard is trained start to finish and written atomically, so a killed run loses at most the shard
-in progress; `create_zoo` on the same directory picks up where it stopped, and since every
-model's training depends only on its own spec, the result is identical to an uninterrupted run.
+A population shard is up to ``shard_size`` models of one group (architecture, activation,
+optimizer), trained together. Each checkpoint epoch's weights are written (atomically) the
+moment they are made, one storage shard per (population shard, checkpoint epoch), so memory
+holds one checkpoint of a population, never its history. When a population finishes, its rows
+are written as ``shards/population-NNNNN.parquet``, listing its files and their hashes: that file
+marks it done. A killed run loses at most the population in progress; `create_zoo` on the same
+directory picks up where it stopped, and since every model's training depends only on its own
+spec, the result is identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from weightspace.errors import ConfigError, ZooFormatError, check_choice
@@ -31,14 +37,13 @@ from weightspace.zoo.storage import (
     TABLE,
     atomic_write_json,
     check_output_dir,
-    finished_shard,
     read_json,
     sha256_file,
     shard_name,
     software_versions,
     sweep_temporaries,
-    write_shard,
     write_table,
+    write_weights,
 )
 
 BACKENDS = ("inprocess", "ray")
@@ -65,52 +70,90 @@ def plan_shards(specs: list[ModelSpec], shard_size: int) -> list[Shard]:
 def train_shard(
     config: ZooConfig,
     shard: Shard,
+    out: str | Path,
     splits: Splits | None = None,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, torch.Tensor], pa.Table]:
-    """Train one shard; returns its stacked checkpoint weights and its table rows."""
-    splits = load_dataset(config.dataset) if splits is None else splits
-    population = Population(list(shard.specs), splits, config.batch_size, device)
-    result = population.train(
-        config.epochs, config.epochs_to_checkpoint, progress, config.train_metrics
-    )
-    return shard_rows(result, shard.index)
+) -> pa.Table:
+    """Train one population shard, writing each checkpoint epoch's weights as it is made.
 
-
-def shard_rows(
-    result: PopulationResult, shard_index: int
-) -> tuple[dict[str, torch.Tensor], pa.Table]:
-    """Flatten a population result to (weights {key: (rows, *shape)}, table rows).
-
-    A diverged model keeps the checkpoints before its first non-finite epoch.
+    Epoch ``j`` (the ``j``-th checkpoint epoch) of population shard ``p`` goes to storage shard
+    ``p * E + j`` (E checkpoint epochs), holding the models still finite then. Returns the
+    shard's table rows; their metadata lists the files written and their hashes, and
+    `write_population` turns them into the shard's resume marker.
     """
-    keep_model, keep_epoch = [], []
+    out = Path(out)
+    splits = load_dataset(config.dataset) if splits is None else splits
+    wanted = sorted(set(config.epochs_to_checkpoint))
+    population = Population(list(shard.specs), splits, config.batch_size, device)
+    locations: dict[tuple[int, int], tuple[int, int]] = {}
+    files: list[dict] = []
+
+    def save(epoch: int, tensors: dict[str, torch.Tensor], kept: torch.Tensor) -> None:
+        if len(kept) == 0:
+            return  # every model has diverged: no file
+        index = shard.index * len(wanted) + wanted.index(epoch)
+        digest = write_weights(out, index, tensors)
+        file = f"{shard_name(index)}.safetensors"
+        files.append({"file": file, "rows": len(kept), "sha256": digest})
+        for local, model in enumerate(kept.tolist()):
+            locations[model, epoch] = (index, local)
+
+    result = population.train(config.epochs, wanted, progress, config.train_metrics, save)
+    rows = _rows(result, locations)
+    return rows.replace_schema_metadata({_FILES: json.dumps(files).encode()})
+
+
+def _rows(result: PopulationResult, locations: dict[tuple[int, int], tuple[int, int]]) -> pa.Table:
+    """The table rows of a trained population: one per stored checkpoint (a diverged model
+    keeps the checkpoints before its first non-finite epoch)."""
     records: dict[str, list] = {name: [] for name in _COLUMNS}
     for i, spec in enumerate(result.specs):
         diverged = result.diverged_epoch[i]
-        for j, epoch in enumerate(result.checkpoint_epochs):
-            if 0 <= diverged <= epoch:
+        for epoch in result.checkpoint_epochs:
+            if (i, epoch) not in locations:
                 break
-            keep_model.append(i)
-            keep_epoch.append(j)
             values = result.metrics[i, epoch].tolist()
             row = {"model_id": spec.model_id, "epoch": epoch, **spec.factors()}
             row.update(zip(METRICS, values, strict=True))
             row["ggap"] = row["train_acc"] - row["test_acc"]
             row["status"] = "diverged" if diverged >= 0 else "ok"
             row["diverged_epoch"] = diverged
-            row["shard"] = shard_index
-            row["shard_row"] = len(keep_model) - 1
+            row["shard"], row["shard_row"] = locations[i, epoch]
             for name in _COLUMNS:
                 records[name].append(row[name])
-    index_m, index_e = (
-        torch.tensor(keep_model, dtype=torch.long),
-        torch.tensor(keep_epoch, dtype=torch.long),
-    )
-    weights = {k: v[index_m, index_e] for k, v in result.weights.items()}
-    columns = {name: pa.array(records[name], type=_COLUMNS[name]) for name in _COLUMNS}
-    return weights, pa.table(columns)
+    return pa.table({name: pa.array(records[name], type=_COLUMNS[name]) for name in _COLUMNS})
+
+
+# the schema metadata key under which a population's rows list its weight files
+_FILES = b"weightspace.files"
+
+
+def _marker(out: Path, index: int) -> Path:
+    return out / SHARDS / f"population-{index:05d}.parquet"
+
+
+def write_population(out: Path, index: int, rows: pa.Table) -> None:
+    """Write a trained population shard's rows: the marker that its weight files are done."""
+    write_table(_marker(out, index), rows)
+
+
+def finished_population(out: Path, index: int) -> pa.Table | None:
+    """The rows of a finished population shard, or None if it must be (re)trained.
+
+    Finished means its rows exist and every weight file they list has the recorded hash; a
+    kill before the rows were written, or a torn or damaged file, means train it again.
+    """
+    try:
+        rows = pq.read_table(_marker(out, index))
+        files = json.loads((rows.schema.metadata or {})[_FILES])
+    except (pa.ArrowException, OSError, KeyError, ValueError):
+        return None
+    for entry in files:
+        path = out / SHARDS / entry["file"]
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            return None
+    return rows
 
 
 _COLUMNS = {
@@ -169,15 +212,22 @@ def _only_ours(out: Path) -> bool:
 
 
 def _run_inprocess(
-    config: ZooConfig, todo: list[Shard], splits: Splits, device: str, tick: Callable[[int], None]
-) -> Iterator[tuple[Shard, dict[str, torch.Tensor], pa.Table]]:
+    config: ZooConfig,
+    todo: list[Shard],
+    out: Path,
+    splits: Splits,
+    device: str,
+    tick: Callable[[int], None],
+) -> Iterator[tuple[Shard, pa.Table]]:
     for shard in todo:
-        yield shard, *train_shard(config, shard, splits, device, tick)
+        yield shard, train_shard(config, shard, out, splits, device, tick)
 
 
 def _run_ray(
-    config: ZooConfig, todo: list[Shard], device: str, tick: Callable[[int], None]
-) -> Iterator[tuple[Shard, dict[str, torch.Tensor], pa.Table]]:
+    config: ZooConfig, todo: list[Shard], out: Path, device: str, tick: Callable[[int], None]
+) -> Iterator[tuple[Shard, pa.Table]]:
+    """Each shard is a Ray task writing its weight files into ``out`` (a folder every worker
+    can reach: on several machines, a shared file system)."""
     try:
         import ray
     except ImportError:
@@ -190,13 +240,14 @@ def _run_ray(
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_gpus=1 if device == "cuda" else 0)(train_shard)
-    pending = {remote.remote(config, shard, None, device): shard for shard in todo}
+    target = str(out.absolute())
+    pending = {remote.remote(config, shard, target, None, device): shard for shard in todo}
     while pending:
         (ready,), _ = ray.wait(list(pending), num_returns=1)
         shard = pending.pop(ready)
-        weights, rows = ray.get(ready)
+        rows = ray.get(ready)
         tick(len(shard.specs) * config.epochs)
-        yield shard, weights, rows
+        yield shard, rows
 
 
 def create_zoo(
@@ -228,13 +279,21 @@ def create_zoo(
         atomic_write_json(
             out / PROGRESS, {"format_version": FORMAT_VERSION, "config": config.to_dict()}
         )
-    done = {s.index: finished_shard(out, s.index) for s in shards}
-    todo = [s for s in shards if done[s.index] is None]
-    if not todo and (out / MANIFEST).is_file():
+    if resume and (out / MANIFEST).is_file():
         try:
             return open_zoo(out)  # finished earlier: open it, rewrite nothing
         except ZooFormatError:
-            pass  # a damaged table or manifest: rebuilt below from the intact shards
+            pass  # a damaged file: rebuilt below from the intact shards
+    if resume and any((out / SHARDS).glob("shard-*.parquet")):
+        raise ConfigError(
+            "--out",
+            "a partial zoo in the current layout",
+            str(out),
+            "This partial zoo was started by an older weightspace (one weight file per "
+            "population): finish it with that version, or choose a new --out",
+        )
+    done = {s.index: finished_population(out, s.index) for s in shards}
+    todo = [s for s in shards if done[s.index] is None]
     from tqdm import tqdm
 
     total = len(specs) * config.epochs
@@ -243,19 +302,20 @@ def create_zoo(
         total=total, initial=finished, unit="model·epoch", disable=not progress, desc=config.name
     ) as bar:
         runs = (
-            _run_ray(config, todo, device, bar.update)
+            _run_ray(config, todo, out, device, bar.update)
             if backend == "ray"
-            else _run_inprocess(config, todo, splits, device, bar.update)
+            else _run_inprocess(config, todo, out, splits, device, bar.update)
         )
-        for shard, weights, rows in runs:
-            write_shard(out, shard.index, weights, rows)
-            done[shard.index] = finished_shard(out, shard.index)
+        for shard, rows in runs:
+            write_population(out, shard.index, rows)
+            done[shard.index] = finished_population(out, shard.index)
     _finalize(out, config, splits, specs, shards, done)
     return open_zoo(out)
 
 
 def _finalize(out, config, splits, specs, shards, done) -> None:
     tables = [done[s.index] for s in shards]
+    files = [f for t in tables for f in json.loads(t.schema.metadata[_FILES])]
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
     order = np.lexsort((table.column("epoch").to_numpy(), table.column("model_id").to_numpy()))
     table = table.take(pa.array(order))
@@ -292,14 +352,7 @@ def _finalize(out, config, splits, specs, shards, done) -> None:
             },
         },
         "software": software_versions(),
-        "shards": [
-            {
-                "file": f"{shard_name(s.index)}.safetensors",
-                "rows": done[s.index].num_rows,
-                "sha256": sha256_file(out / SHARDS / f"{shard_name(s.index)}.safetensors"),
-            }
-            for s in shards
-        ],
+        "shards": [{"file": f["file"], "rows": f["rows"], "sha256": f["sha256"]} for f in files],
         "table": {"file": TABLE, "rows": table.num_rows, "sha256": sha256_file(out / TABLE)},
         "counts": {
             "models": len(specs),

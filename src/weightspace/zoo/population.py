@@ -197,12 +197,19 @@ class Population:
         checkpoint_epochs: list[int] | None = None,
         progress: Callable[[int], None] | None = None,
         train_metrics: str = "running",
+        on_checkpoint: Callable[[int, dict[str, torch.Tensor], torch.Tensor], None] | None = None,
     ) -> PopulationResult:
         """Train for ``epochs``; record metrics every epoch (epoch 0 = initialization).
 
         ``train_metrics="running"`` records the training loss and accuracy as averages over
         the epoch's batches, as the published zoos do (free); ``"full"`` evaluates the whole
         training split after each epoch in eval mode. Epoch 0 is always evaluated in full.
+
+        With ``on_checkpoint``, each checkpoint goes to it as it is made, as
+        ``(epoch, {key: (K, *shape)} on the CPU, indices (K,) of the models still finite)``,
+        and none is kept: memory stays one checkpoint of the population however long the
+        history (``result.weights`` is then empty). Without it, every checkpoint of every
+        model is returned in ``result.weights``.
         """
         check_choice("train_metrics", train_metrics, TRAIN_METRICS)
         wanted = sorted(set(range(epochs + 1) if checkpoint_epochs is None else checkpoint_epochs))
@@ -210,6 +217,7 @@ class Population:
         metrics = torch.full((n, epochs + 1, len(METRICS)), float("nan"))
         diverged = torch.full((n,), -1, dtype=torch.int64)
         snapshots: list[dict[str, torch.Tensor]] = []
+        weights: dict[str, torch.Tensor] = {}
         for epoch in range(epochs + 1):
             running = self.train_epoch(epoch) if epoch > 0 else None
             values = self.metrics(running if train_metrics == "running" else None).cpu()
@@ -219,9 +227,15 @@ class Population:
             diverged[newly] = epoch
             self.active &= finite.to(self.device)
             metrics[finite, epoch] = values[finite]
-            if epoch in wanted:
+            if epoch in wanted and on_checkpoint is not None:
+                kept = torch.nonzero(diverged < 0).flatten()
+                where = kept.to(self.device)
+                state = {k: v[where].cpu() for k, v in self.state_dicts().items()}
+                on_checkpoint(epoch, state, kept)
+            elif epoch in wanted:
                 snapshots.append({k: v.cpu() for k, v in self.state_dicts().items()})
             if progress is not None:
                 progress(n if epoch > 0 else 0)
-        weights = {k: torch.stack([s[k] for s in snapshots], 1) for k in snapshots[0]}
+        if snapshots:
+            weights = {k: torch.stack([s[k] for s in snapshots], 1) for k in snapshots[0]}
         return PopulationResult(self.specs, wanted, weights, metrics, diverged.tolist())

@@ -7,7 +7,9 @@
                                 status, and where its weights are (shard, shard_row)
       shards/shard-00000.safetensors   per state-dict key, the weights of many checkpoints
                                        stacked: (rows, *shape)
-      shards/shard-00000.parquet       the rows of that shard (the resume marker)
+      shards/shard-00000.parquet       the rows of that shard (an import's resume marker)
+      shards/population-00000.parquet  `zoo create`: the rows of one trained population and
+                                       the hashes of its weight files (its resume marker)
       progress.json             while the zoo is being created: its config
 
 Every file is written to a temporary name and renamed into place, so a crash leaves either
@@ -173,11 +175,17 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
-def write_shard(root: Path, index: int, tensors: dict[str, torch.Tensor], rows: pa.Table) -> str:
-    """Write one shard: stacked weights first, then its rows (whose presence marks it done)."""
+def write_weights(root: Path, index: int, tensors: dict[str, torch.Tensor]) -> str:
+    """Write one shard's stacked weights (atomically); returns the file's sha256."""
     data = save({k: v.contiguous() for k, v in tensors.items()}, {"format_version": "1"})
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(root / SHARDS / f"{shard_name(index)}.safetensors", data)
+    return digest
+
+
+def write_shard(root: Path, index: int, tensors: dict[str, torch.Tensor], rows: pa.Table) -> str:
+    """Write one shard: stacked weights first, then its rows (whose presence marks it done)."""
+    digest = write_weights(root, index, tensors)
     meta = {b"weightspace.shard_sha256": digest.encode()}
     write_table(root / SHARDS / f"{shard_name(index)}.parquet", rows.replace_schema_metadata(meta))
     return digest
