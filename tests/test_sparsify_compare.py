@@ -61,12 +61,41 @@ def test_cohen_kappa_matches_scikit_learn():
     assert cohen_kappa(a[:1], a[:1], 4)[0] == 1.0
 
 
-def test_crossover_signs():
-    mp = {"groups": [{"sparsity_mean": s, "test_acc_mean": 0.9 - s / 2} for s in (0.1, 0.5, 0.9)]}
-    vd = {"points": {"sparsity": [0.3, 0.85, 0.95], "test_acc": [0.6, 0.6, 0.1]}}
+def _curve(model, sparsity, acc):
+    return {"model": [model] * len(sparsity), "sparsity": list(sparsity), "test_acc": list(acc)}
+
+
+def _join(*parts):
+    return {k: sum((p[k] for p in parts), []) for k in parts[0]}
+
+
+def test_crossover_pairs_each_vd_twin_with_its_own_originals_pruning_curve():
+    # model 0 is good (MP flat at 0.9), model 1 poor (MP flat at 0.2); VD matches MP exactly
+    # on each, but only the poor model reaches high sparsity under VD
+    levels = (0.1, 0.5, 0.9)
+    mp_points = _join(_curve(0, levels, [0.9] * 3), _curve(1, levels, [0.2] * 3))
+    mp = {
+        "groups": [{"sparsity_mean": x, "test_acc_mean": 0.55} for x in levels],
+        "points": mp_points,
+    }
+    vd = {"points": _join(_curve(0, (0.3,), (0.9,)), _curve(1, (0.85, 0.95), (0.2, 0.1)))}
     cross = crossover(mp, vd)
-    assert cross["below"] == {"n": 1, "vd_minus_mp": pytest.approx(0.6 - 0.75)}
-    assert cross["above"] == {"n": 1, "vd_minus_mp": pytest.approx(0.6 - 0.475)}
+    assert cross["below"] == {"n": 1, "vd_minus_mp": pytest.approx(0.0)}
+    assert cross["above"] == {"n": 1, "vd_minus_mp": pytest.approx(0.0)}  # 0.95: outside
+    # negative control: against the population's mean curve, model quality leaks in
+    assert cross["unpaired"]["below"]["vd_minus_mp"] == pytest.approx(0.9 - 0.55)
+    assert cross["unpaired"]["above"]["vd_minus_mp"] == pytest.approx(0.2 - 0.55)
+
+
+def test_crossover_signs_when_one_method_is_better():
+    mp = {
+        "groups": [{"sparsity_mean": x, "test_acc_mean": 0.9 - x / 2} for x in (0.1, 0.5, 0.9)],
+        "points": _curve(3, (0.1, 0.5, 0.9), (0.85, 0.65, 0.45)),
+    }
+    vd = {"points": _curve(3, (0.3, 0.85), (0.6, 0.6))}
+    cross = crossover(mp, vd)
+    assert cross["below"]["vd_minus_mp"] == pytest.approx(0.6 - 0.75)
+    assert cross["above"]["vd_minus_mp"] == pytest.approx(0.6 - 0.475)
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +179,15 @@ def test_reproduce_twins_quick_runs_end_to_end(tmp_path):
     assert (tmp_path / "twins.html").stat().st_size > 10_000
     vd_sparsity = result.rows[0].ours
     assert 0.0 < vd_sparsity < 1.0
+
+
+def test_a_study_never_reuses_twins_made_with_other_settings(zoo, tmp_path):
+    from weightspace.errors import ConfigError
+    from weightspace.reproduce.twins import _twin
+    from weightspace.sparsify import SparsifyConfig
+
+    made = SparsifyConfig(sparsity=(0.5,), finetune_epochs=1)
+    first = _twin(zoo, tmp_path / "twin", made)
+    assert _twin(zoo, tmp_path / "twin", made).root == first.root  # same settings: reused
+    with pytest.raises(ConfigError, match="other settings"):
+        _twin(zoo, tmp_path / "twin", SparsifyConfig(sparsity=(0.5,), finetune_epochs=2))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weightspace.errors import ConfigError
 from weightspace.reproduce.registry import Result, Row
 from weightspace.sparsify.compare import compare_twins, crossover, summary_table
 from weightspace.sparsify.config import SparsifyConfig
@@ -25,23 +26,36 @@ from weightspace.zoo.storage import MANIFEST, atomic_write_bytes
 
 
 def study_configs(quick: bool) -> tuple[str, SparsifyConfig, SparsifyConfig]:
-    """(zoo preset, magnitude config, VD config) of the full or the quick study. The quick VD
-    run is 5 epochs with the KL ramp compressed to them (same end weight, 0.01)."""
-    if quick:
-        return (
-            "digits-demo-quick",
-            SparsifyConfig(method="magnitude", finetune_epochs=1),
-            SparsifyConfig(method="vd", vd_epochs=5, kl_ramp=5),
-        )
+    """(zoo preset, magnitude config, VD config) of the full or the quick study.
+
+    Both methods get the same training budget: magnitude pruning ramps its sparsity up over as
+    many fine-tuning epochs as VD trains (undertrained originals improve with any further
+    training, so a shorter fine-tuning would mix training length into the comparison). The
+    quick run is 5 epochs of each, with the KL ramp compressed to them (same end weight, 0.01).
+    """
+    epochs = 5 if quick else 25
     return (
-        "digits-demo",
-        SparsifyConfig(method="magnitude", finetune_epochs=2),
-        SparsifyConfig(method="vd", vd_epochs=25),
+        "digits-demo-quick" if quick else "digits-demo",
+        SparsifyConfig(method="magnitude", schedule="gradual", finetune_epochs=epochs),
+        SparsifyConfig(method="vd", vd_epochs=epochs, kl_ramp=epochs),
     )
 
 
 def _twin(zoo: Zoo, out: Path, config: SparsifyConfig) -> Zoo:
-    return open_zoo(out) if (out / MANIFEST).is_file() else sparsify_zoo(zoo, out, config)
+    """The twin zoo in ``out``: made now, or reused when an earlier run made it with exactly
+    these settings (other settings are an error, never silently reused)."""
+    if not (out / MANIFEST).is_file():
+        return sparsify_zoo(zoo, out, config)
+    twin = open_zoo(out)
+    if twin.manifest.get("twin", {}).get("config") != config.to_dict():
+        raise ConfigError(
+            "--out",
+            f"a run directory whose {out.name} was made with this study's settings",
+            str(out),
+            "It holds twins made with other settings (an older study): choose another --out "
+            f"or remove {out}",
+        )
+    return twin
 
 
 def reproduce_twins(
@@ -71,7 +85,7 @@ def reproduce_twins(
         notes=_notes(mp, vd, cross),
         setup=f"{zoo.num_models} models of {name}; magnitude: {mp_config.scope}, "
         f"{mp_config.schedule}, {mp_config.finetune_epochs} fine-tuning epoch(s); "
-        f"VD: {vd_config.vd_epochs} epochs, Adam {vd_config.vd_lr:g}",
+        f"VD: {vd_config.vd_epochs} epochs, Adam {vd_config.vd_lr:g}; VD - MP paired per model",
     )
 
 
@@ -95,16 +109,18 @@ def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
             at80["original_test_acc_mean"] - at80["test_acc_mean"],
         ),
         Row(
-            "VD - MP accuracy below 80 % sparsity",
+            "VD - MP accuracy below 80 % sparsity (paired per model)",
             "< 0 (MP better)",
             cross["below"]["vd_minus_mp"],
-            note=f"{cross['below']['n']} VD twins",
+            note=f"{cross['below']['n']} VD twins; against the mean MP curve "
+            f"{cross['unpaired']['below']['vd_minus_mp']:+.3f}",
         ),
         Row(
-            "VD - MP accuracy at/above 80 % sparsity",
+            "VD - MP accuracy at/above 80 % sparsity (paired per model)",
             "> 0 (VD better)",
             cross["above"]["vd_minus_mp"],
-            note=f"{cross['above']['n']} VD twins",
+            note=f"{cross['above']['n']} VD twins; against the mean MP curve "
+            f"{cross['unpaired']['above']['vd_minus_mp']:+.3f}",
         ),
         Row("VD twin agreement with original (top-1)", "high", final["agreement_mean"]),
         Row("VD twin Cohen's kappa", "high", final["kappa_mean"]),

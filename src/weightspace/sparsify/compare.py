@@ -129,6 +129,7 @@ def compare_twins(original: Zoo | str | None, twin: Zoo | str) -> dict:
         "layers": list(names),
         "groups": groups,
         "points": {
+            "model": original.column("model_id")[links[usable]].tolist(),
             "key": key.tolist(),
             "sparsity": sparsity.tolist(),
             "test_acc": acc.tolist(),
@@ -142,18 +143,39 @@ def _stats(name: str, values: np.ndarray) -> dict[str, float]:
 
 
 def crossover(magnitude: dict, vd: dict, split: float = 0.8) -> dict:
-    """Where variational dropout beats magnitude pruning: each VD twin's test accuracy minus
-    the magnitude-pruning mean curve interpolated at the twin's sparsity, averaged below and
-    at/above ``split`` sparsity (twins outside the pruning curve's range are left out)."""
+    """Where variational dropout beats magnitude pruning, averaged below and at/above ``split``
+    sparsity.
+
+    Paired (the headline): each VD twin's test accuracy minus the accuracy of *its own
+    original's* magnitude-pruned twins, interpolated at the VD twin's sparsity (twins outside
+    that model's pruning range are left out). Models that VD sparsifies more are often the
+    weaker ones, so comparing every VD twin with the population's mean pruning curve
+    (``unpaired``, also returned) mixes model quality into the method comparison.
+    """
+    mp, v = magnitude["points"], vd["points"]
+    s, a = np.asarray(v["sparsity"]), np.asarray(v["test_acc"])
+    paired = np.full(len(s), np.nan)
+    if "model" in mp and "model" in v:
+        mp_model, vd_model = np.asarray(mp["model"]), np.asarray(v["model"])
+        mp_s, mp_a = np.asarray(mp["sparsity"]), np.asarray(mp["test_acc"])
+        for model in np.unique(vd_model):
+            here, own = vd_model == model, mp_model == model
+            if not own.any():
+                continue
+            order = np.argsort(mp_s[own])
+            xs, ys = mp_s[own][order], mp_a[own][order]
+            inside = here & (s >= xs[0]) & (s <= xs[-1])
+            paired[inside] = a[inside] - np.interp(s[inside], xs, ys)
     curve = sorted((g["sparsity_mean"], g["test_acc_mean"]) for g in magnitude["groups"])
     xs, ys = np.array([c[0] for c in curve]), np.array([c[1] for c in curve])
-    s, a = np.asarray(vd["points"]["sparsity"]), np.asarray(vd["points"]["test_acc"])
     inside = (s >= xs.min()) & (s <= xs.max())
-    gap = a - np.interp(s, xs, ys)
-    out = {"split": split}
-    for name, part in (("below", inside & (s < split)), ("above", inside & (s >= split))):
-        n = int(part.sum())
-        out[name] = {"n": n, "vd_minus_mp": float(gap[part].mean()) if n else float("nan")}
+    unpaired = np.where(inside, a - np.interp(s, xs, ys), np.nan)
+    out: dict = {"split": split}
+    for gaps, where in ((paired, out), (unpaired, out.setdefault("unpaired", {}))):
+        for name, part in (("below", s < split), ("above", s >= split)):
+            chosen = gaps[part & ~np.isnan(gaps)]
+            n = len(chosen)
+            where[name] = {"n": n, "vd_minus_mp": float(chosen.mean()) if n else float("nan")}
     return out
 
 
