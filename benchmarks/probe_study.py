@@ -2,6 +2,7 @@
 splits, every probe score with its 95 % bootstrap interval, and one lever changed at a time.
 
     python benchmarks/probe_study.py --out runs/probe_study [--quick] [--only NAME ...]
+                                     [--seeds K]   # the zoo-size lever: K seeds per cell
 
 Each variant's report is saved as ``OUT/<variant>.json`` when done (a rerun skips finished
 ones), and the table is printed after every variant: test accuracy (R² and τ), epoch, gen. gap,
@@ -45,6 +46,7 @@ def variants(epochs: int) -> dict[str, object]:
         "HyperRep (small)": lambda split: HyperRep(
             "small", train=replace(base, splits=split, epochs=2 * epochs)
         ),
+        "SANE, behavioural loss 0.1": sane(behaviour_weight=0.1),
     }
 
 
@@ -82,10 +84,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small zoo and short fits")
     parser.add_argument("--only", nargs="+", help="variants to run (default all)")
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, help="seeds per grid cell (the zoo-size lever)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = preset("digits-demo-quick" if args.quick else "digits-demo")
+    if args.seeds:
+        config = config.with_changes(name=f"{config.name}-{args.seeds}-seeds", seeds=args.seeds)
     start = time.perf_counter()
     zoo = create_zoo(config, out / "zoo", progress=False)
     print(f"zoo {zoo.name}: {zoo.num_models} models in {time.perf_counter() - start:.0f} s")

@@ -62,7 +62,9 @@ def zoo_task(zoo: Zoo) -> tuple[Splits, int]:
             "ZOO",
             "a zoo with a task (its data set and training config)",
             f"{zoo.root} (no {'training config' if zoo.config is None else 'data set'})",
-            "Sparsify a zoo trained by `weightspace zoo create` (imported zoos carry no task)",
+            "Sparsify a zoo trained by `weightspace zoo create`: fine-tuning needs each "
+            "model's optimizer, learning rate and batch size, which an imported zoo lacks "
+            "even with a task attached",
         )
     return load_dataset(zoo.config.dataset), zoo.config.batch_size
 
