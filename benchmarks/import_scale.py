@@ -19,14 +19,13 @@ import argparse
 import gzip
 import io
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from _fresh import fresh_process
 
 STEPS = (0, 1, 2, 3, 20, 40, 60, 80, 86)
 LAYOUT = [  # (varname, shape) in TensorFlow's alphabetical order
@@ -104,13 +103,7 @@ print(f"RESULT {{seconds}} {{peak}}")
 
 
 def child(body: str) -> tuple[float, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD.format(body=body)], capture_output=True, text=True
-    )
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
-    seconds, peak = map(float, line.split()[1:])
+    seconds, peak = fresh_process(_CHILD.format(body=body))
     return seconds, peak
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from _fresh import fresh_process
 
 _CHILD = """
 import resource, time
@@ -53,11 +53,7 @@ print(f"RESULT {{peak}} {{time.perf_counter() - t}} {{stored / 2**20}}")
 
 def _run(mode: str, models: int, epochs: int, out: Path) -> tuple[float, float, float]:
     code = _CHILD.format(mode=mode, models=models, epochs=epochs, out=str(out))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
-    peak, seconds, stored = map(float, line.split()[1:])
+    peak, seconds, stored = fresh_process(code)
     return peak, seconds, stored
 
 

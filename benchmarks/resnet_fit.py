@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from _fresh import fresh_process
 
 from weightspace.zoo import ArchConfig, build_model
 from weightspace.zoo.imports import import_modules
@@ -77,11 +76,7 @@ def main() -> None:
     zoo = import_modules(LazyNetworks(args.models), meta, work / "zoo", name="resnet18")
     print(f"zoo: {len(zoo)} ResNet-18 checkpoints in {time.perf_counter() - t:.0f} s")
     code = _CHILD.format(zoo=str(work / "zoo"), batch=args.batch_size)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
-    fit, per, peak = map(float, line.split()[1:])
+    fit, per, peak = fresh_process(code)
     print(
         f"fit: {fit:.0f} s for 1 epoch; transform: {per:.2f} s per checkpoint embedded; "
         f"peak {peak:.0f} MB"
