@@ -2,7 +2,8 @@
 
     python benchmarks/kill_resume.py [--runs 20] [--seed 0]
 
-Each run trains a small digits zoo (4 models, 3 epochs, one shard per model) in a subprocess,
+Each run trains a small digits zoo (4 models, 3 epochs, one population per model, so 4
+populations x 4 checkpoint-epoch weight files) in a subprocess,
 SIGKILLs it after a random delay, starts it again on the same directory, and so on (up to
 ``--kills`` times) until a start finishes on its own. The finished zoo's shard and table hashes
 are compared with those of one uninterrupted run. Last line: ``<k>/<runs> identical``.

@@ -61,41 +61,55 @@ def test_cohen_kappa_matches_scikit_learn():
     assert cohen_kappa(a[:1], a[:1], 4)[0] == 1.0
 
 
-def _curve(model, sparsity, acc):
-    return {"model": [model] * len(sparsity), "sparsity": list(sparsity), "test_acc": list(acc)}
+def _curve(model, sparsity, acc, key=None):
+    out = {"model": [model] * len(sparsity), "sparsity": list(sparsity), "test_acc": list(acc)}
+    return out if key is None else {**out, "key": list(key)}
 
 
 def _join(*parts):
     return {k: sum((p[k] for p in parts), []) for k in parts[0]}
 
 
-def test_crossover_pairs_each_vd_twin_with_its_own_originals_pruning_curve():
-    # model 0 is good (MP flat at 0.9), model 1 poor (MP flat at 0.2); VD matches MP exactly
-    # on each, but only the poor model reaches high sparsity under VD
+def test_crossover_pairs_each_model_with_its_own_pruning_curve():
+    # models 0 and 1 are good (MP flat at 0.9), 2 and 3 poor (MP flat at 0.2); VD matches MP
+    # exactly on each, but only the poor models reach high sparsity under VD
     levels = (0.1, 0.5, 0.9)
-    mp_points = _join(_curve(0, levels, [0.9] * 3), _curve(1, levels, [0.2] * 3))
+    mp_points = _join(*(_curve(m, levels, [0.9 if m < 2 else 0.2] * 3) for m in range(4)))
     mp = {
         "groups": [{"sparsity_mean": x, "test_acc_mean": 0.55} for x in levels],
         "points": mp_points,
     }
-    vd = {"points": _join(_curve(0, (0.3,), (0.9,)), _curve(1, (0.85, 0.95), (0.2, 0.1)))}
+    vd = {
+        "points": _join(
+            _curve(0, (0.3,), (0.9,), key=(25,)),
+            _curve(1, (0.4,), (0.9,), key=(25,)),
+            _curve(2, (0.85,), (0.2,), key=(25,)),
+            _curve(3, (0.5, 0.88), (0.9, 0.2), key=(3, 25)),  # only its last epoch counts
+        )
+    }
     cross = crossover(mp, vd)
-    assert cross["below"] == {"n": 1, "vd_minus_mp": pytest.approx(0.0)}
-    assert cross["above"] == {"n": 1, "vd_minus_mp": pytest.approx(0.0)}  # 0.95: outside
+    assert cross["below"]["n"] == 2 and cross["above"]["n"] == 2  # one twin per model
+    assert cross["below"]["vd_minus_mp"] == pytest.approx(0.0)
+    assert cross["above"]["vd_minus_mp"] == pytest.approx(0.0)
     # negative control: against the population's mean curve, model quality leaks in
     assert cross["unpaired"]["below"]["vd_minus_mp"] == pytest.approx(0.9 - 0.55)
     assert cross["unpaired"]["above"]["vd_minus_mp"] == pytest.approx(0.2 - 0.55)
 
 
-def test_crossover_signs_when_one_method_is_better():
+def test_crossover_signs_and_interval_when_one_method_is_better():
     mp = {
-        "groups": [{"sparsity_mean": x, "test_acc_mean": 0.9 - x / 2} for x in (0.1, 0.5, 0.9)],
-        "points": _curve(3, (0.1, 0.5, 0.9), (0.85, 0.65, 0.45)),
+        "groups": [{"sparsity_mean": x, "test_acc_mean": 0.65} for x in (0.1, 0.5, 0.9)],
+        "points": _join(*(_curve(m, (0.1, 0.5, 0.9), (0.85, 0.65, 0.45)) for m in range(6))),
     }
-    vd = {"points": _curve(3, (0.3, 0.85), (0.6, 0.6))}
+    # VD is better above 80 % on every model, worse below, by amounts that vary by model
+    vd_s = [0.3, 0.3, 0.3, 0.85, 0.85, 0.85]
+    vd_a = [0.70, 0.72, 0.68, 0.55, 0.57, 0.53]
+    vd = {"points": _join(*(_curve(m, (vd_s[m],), (vd_a[m],)) for m in range(6)))}
     cross = crossover(mp, vd)
-    assert cross["below"]["vd_minus_mp"] == pytest.approx(0.6 - 0.75)
-    assert cross["above"]["vd_minus_mp"] == pytest.approx(0.6 - 0.475)
+    below, above = cross["below"], cross["above"]
+    assert below["vd_minus_mp"] == pytest.approx(0.70 - 0.75)
+    assert above["vd_minus_mp"] == pytest.approx(0.55 - 0.475)
+    assert below["low"] < below["vd_minus_mp"] < below["high"] < 0 < above["low"]
 
 
 @pytest.fixture(scope="module")

@@ -215,3 +215,51 @@ def test_kill_9_then_resume_gives_identical_zoo(tiny_zoo, tmp_path):
     subprocess.run(cmd, check=True)
     assert _hashes(out) == _hashes(tiny_zoo)
     assert not list(out.rglob("*.tmp"))
+
+
+def test_an_attempt_that_finished_no_population_does_not_block_another_config(
+    tiny_zoo, tmp_path, monkeypatch
+):
+    real_epoch = create_module.Population.train_epoch
+
+    def dying_epoch(self, epoch):
+        raise KeyboardInterrupt  # after the first population's epoch-0 weights were written
+
+    monkeypatch.setattr(create_module.Population, "train_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        create_zoo(tiny_config(epochs=1), tmp_path / "z", progress=False)
+    assert [p.name for p in (tmp_path / "z" / "shards").iterdir()] == ["shard-00000.safetensors"]
+    monkeypatch.setattr(create_module.Population, "train_epoch", real_epoch)
+    create_zoo(tiny_config(), tmp_path / "z", progress=False)  # another config: accepted
+    assert _hashes(tmp_path / "z") == _hashes(tiny_zoo)
+    # negative control: a finished population is kept, so another config is refused
+    with pytest.raises(ConfigError, match="different config"):
+        create_zoo(tiny_config(epochs=1), tmp_path / "z", progress=False)
+
+
+def test_diverged_models_and_chosen_checkpoint_epochs_map_rows_to_their_weights(tmp_path, digits):
+    from weightspace.zoo.population import Population
+
+    config = tiny_config(
+        lr=[1e-3, 1e12], optimizer="sgd", weight_decay=1e-4, checkpoint_epochs=(0, 2)
+    )
+    zoo = create_zoo(config, tmp_path / "z", progress=False)
+    specs = config.members(digits.input_shape, digits.num_classes)
+    models, epochs = zoo.column("model_id"), zoo.column("epoch")
+    diverged = models[zoo.column("status") == "diverged"]
+    assert sorted(diverged.tolist()) == [2, 3]  # lr 1e12: only their epoch-0 checkpoints
+    assert sorted(set(epochs.tolist())) == [0, 2]
+    # population 1 lost both models before epoch 2: no weight file for that epoch
+    assert [s["rows"] for s in zoo.manifest["shards"]] == [2, 2, 2]
+    for start in (0, 2):  # each population, checked against its in-memory history
+        members = specs[start : start + 2]
+        kept = Population(members, digits, config.batch_size).train(config.epochs, [0, 2])
+        for i, spec in enumerate(members):
+            for j, epoch in enumerate((0, 2)):
+                rows = np.flatnonzero((models == spec.model_id) & (epochs == epoch))
+                if 0 <= kept.diverged_epoch[i] <= epoch:
+                    assert len(rows) == 0  # no checkpoint at or after divergence
+                    continue
+                state = zoo.state_dicts([int(rows[0])])[0]
+                for key, value in state.items():
+                    assert torch.equal(value, kept.weights[key][i, j])

@@ -108,19 +108,20 @@ def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
             "small (MP robust)",
             at80["original_test_acc_mean"] - at80["test_acc_mean"],
         ),
-        Row(
-            "VD - MP accuracy below 80 % sparsity (paired per model)",
-            "< 0 (MP better)",
-            cross["below"]["vd_minus_mp"],
-            note=f"{cross['below']['n']} VD twins; against the mean MP curve "
-            f"{cross['unpaired']['below']['vd_minus_mp']:+.3f}",
-        ),
-        Row(
-            "VD - MP accuracy at/above 80 % sparsity (paired per model)",
-            "> 0 (VD better)",
-            cross["above"]["vd_minus_mp"],
-            note=f"{cross['above']['n']} VD twins; against the mean MP curve "
-            f"{cross['unpaired']['above']['vd_minus_mp']:+.3f}",
+        *(
+            Row(
+                f"VD - MP accuracy {where} 80 % sparsity (paired per model)",
+                paper,
+                cross[side]["vd_minus_mp"],
+                cross[side]["low"],
+                cross[side]["high"],
+                note=f"{cross[side]['n']} models; against the mean MP curve "
+                f"{cross['unpaired'][side]['vd_minus_mp']:+.3f}",
+            )
+            for side, where, paper in (
+                ("below", "below", "< 0 (MP better)"),
+                ("above", "at/above", "> 0 (VD better)"),
+            )
         ),
         Row("VD twin agreement with original (top-1)", "high", final["agreement_mean"]),
         Row("VD twin Cohen's kappa", "high", final["kappa_mean"]),
@@ -136,8 +137,12 @@ def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
 def _notes(mp: dict, vd: dict, cross: dict) -> list[str]:
     notes = []
     below, above = cross["below"]["vd_minus_mp"], cross["above"]["vd_minus_mp"]
-    if math.isnan(above):
-        notes.append("no VD twin reached 80 % sparsity: the crossover above 80 % is not tested")
+    if math.isnan(below) or math.isnan(above):
+        side = "below" if math.isnan(below) else "at/above"
+        notes.append(
+            f"no model's final VD twin lies {side} 80 % sparsity within its own pruning range: "
+            "the crossover is not tested there"
+        )
     else:
         verdict = "as published" if below < 0 < above else "unlike the paper"
         notes.append(f"crossover: VD - MP {below:+.3f} below, {above:+.3f} above 80 % ({verdict})")

@@ -142,40 +142,51 @@ def _stats(name: str, values: np.ndarray) -> dict[str, float]:
     return {f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values))}
 
 
-def crossover(magnitude: dict, vd: dict, split: float = 0.8) -> dict:
-    """Where variational dropout beats magnitude pruning, averaged below and at/above ``split``
-    sparsity.
+def crossover(magnitude: dict, vd: dict, split: float = 0.8, resamples: int = 1000) -> dict:
+    """Where variational dropout beats magnitude pruning, averaged over models below and
+    at/above ``split`` sparsity, with a 95 % bootstrap interval over the models.
 
-    Paired (the headline): each VD twin's test accuracy minus the accuracy of *its own
-    original's* magnitude-pruned twins, interpolated at the VD twin's sparsity (twins outside
-    that model's pruning range are left out). Models that VD sparsifies more are often the
-    weaker ones, so comparing every VD twin with the population's mean pruning curve
-    (``unpaired``, also returned) mixes model quality into the method comparison.
+    Each model's *final* VD checkpoint (the most training, as magnitude pruning's fine-tuned
+    twins have) is compared with its own original's magnitude-pruning curve interpolated at
+    the VD twin's sparsity (models whose VD sparsity lies outside their pruning range are left
+    out). Models that VD sparsifies more are often the weaker ones, so comparing each VD twin
+    with the population's mean pruning curve (``unpaired``, on the same twins) mixes model
+    quality into the method comparison.
     """
     mp, v = magnitude["points"], vd["points"]
-    s, a = np.asarray(v["sparsity"]), np.asarray(v["test_acc"])
-    paired = np.full(len(s), np.nan)
-    if "model" in mp and "model" in v:
-        mp_model, vd_model = np.asarray(mp["model"]), np.asarray(v["model"])
-        mp_s, mp_a = np.asarray(mp["sparsity"]), np.asarray(mp["test_acc"])
+    s, a = np.asarray(v["sparsity"], float), np.asarray(v["test_acc"], float)
+    vd_model = np.asarray(v.get("model", np.arange(len(s))))
+    final = np.ones(len(s), dtype=bool)
+    if "key" in v:  # the last epoch of each model
+        key = np.asarray(v["key"], float)
         for model in np.unique(vd_model):
-            here, own = vd_model == model, mp_model == model
-            if not own.any():
-                continue
+            here = vd_model == model
+            final[here] = key[here] == key[here].max()
+    paired = np.full(len(s), np.nan)
+    mp_model = np.asarray(mp["model"]) if "model" in mp else None
+    mp_s, mp_a = np.asarray(mp.get("sparsity", [])), np.asarray(mp.get("test_acc", []))
+    for i in np.flatnonzero(final):
+        own = mp_model == vd_model[i] if mp_model is not None else np.zeros(0, bool)
+        if own.any():
             order = np.argsort(mp_s[own])
             xs, ys = mp_s[own][order], mp_a[own][order]
-            inside = here & (s >= xs[0]) & (s <= xs[-1])
-            paired[inside] = a[inside] - np.interp(s[inside], xs, ys)
+            if xs[0] <= s[i] <= xs[-1]:
+                paired[i] = a[i] - np.interp(s[i], xs, ys)
     curve = sorted((g["sparsity_mean"], g["test_acc_mean"]) for g in magnitude["groups"])
     xs, ys = np.array([c[0] for c in curve]), np.array([c[1] for c in curve])
-    inside = (s >= xs.min()) & (s <= xs.max())
-    unpaired = np.where(inside, a - np.interp(s, xs, ys), np.nan)
+    unpaired = np.where(~np.isnan(paired), a - np.interp(s, xs, ys), np.nan)
+    rng = np.random.default_rng(0)
     out: dict = {"split": split}
     for gaps, where in ((paired, out), (unpaired, out.setdefault("unpaired", {}))):
         for name, part in (("below", s < split), ("above", s >= split)):
             chosen = gaps[part & ~np.isnan(gaps)]
-            n = len(chosen)
-            where[name] = {"n": n, "vd_minus_mp": float(chosen.mean()) if n else float("nan")}
+            n, nan = len(chosen), float("nan")
+            low = high = nan
+            if n > 1:
+                means = chosen[rng.integers(0, n, (resamples, n))].mean(1)
+                low, high = (float(q) for q in np.quantile(means, [0.025, 0.975]))
+            mean = float(chosen.mean()) if n else nan
+            where[name] = {"n": n, "vd_minus_mp": mean, "low": low, "high": high}
     return out
 
 

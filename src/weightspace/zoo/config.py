@@ -137,7 +137,10 @@ class ZooConfig:
         default=None, metadata=_help("epochs to keep a checkpoint of (default: all, 0 included)")
     )
     shard_size: int = field(
-        default=64, metadata=_help("models per shard (the unit of resume and of scale-out)")
+        default=64,
+        metadata=_help(
+            "models per population, trained together (the unit of resume and of scale-out)"
+        ),
     )
     train_metrics: str = field(
         default="running",

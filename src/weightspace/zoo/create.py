@@ -13,6 +13,7 @@ spec, the result is identical to an uninterrupted run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,10 @@ def train_shard(
     out = Path(out)
     splits = load_dataset(config.dataset) if splits is None else splits
     wanted = sorted(set(config.epochs_to_checkpoint))
+    for j in range(len(wanted)):  # an earlier attempt's files: never listed beside this one's
+        (out / SHARDS / f"{shard_name(shard.index * len(wanted) + j)}.safetensors").unlink(
+            missing_ok=True
+        )
     population = Population(list(shard.specs), splits, config.batch_size, device)
     locations: dict[tuple[int, int], tuple[int, int]] = {}
     files: list[dict] = []
@@ -183,7 +188,7 @@ def _prepare_directory(out: Path, config: ZooConfig) -> bool:
         recorded = read_json(progress_path, "progress file").get("config")
         if recorded == config.to_dict():
             return True
-        if _only_ours(out):  # an attempt that finished no shard: nothing to keep
+        if _only_ours(out):  # an attempt that finished no population: nothing to keep
             return False
         raise ConfigError(
             "--out",
@@ -201,14 +206,24 @@ def _prepare_directory(out: Path, config: ZooConfig) -> bool:
     return False
 
 
+# what `train_shard` writes before its population is done
+_EPOCH_FILE = re.compile(r"^shard-\d{5,}\.safetensors$")
+
+
 def _only_ours(out: Path) -> bool:
-    """``out`` holds nothing but a progress file, an empty shards folder and temporaries."""
+    """``out`` holds nothing but a progress file, temporaries and the weight files of an
+    attempt that finished no population (those are removed: nothing there is worth keeping)."""
     sweep_temporaries(out)
     sweep_temporaries(out / SHARDS)
     shards = out / SHARDS
-    if shards.is_dir() and any(shards.iterdir()):
+    files = list(shards.iterdir()) if shards.is_dir() else []
+    if any(not (_EPOCH_FILE.match(f.name) and f.is_file()) for f in files):
         return False
-    return {p.name for p in out.iterdir()} <= {PROGRESS, SHARDS}
+    if not {p.name for p in out.iterdir()} <= {PROGRESS, SHARDS}:
+        return False
+    for f in files:
+        f.unlink()
+    return True
 
 
 def _run_inprocess(
@@ -289,8 +304,8 @@ def create_zoo(
             "--out",
             "a partial zoo in the current layout",
             str(out),
-            "This partial zoo was started by an older weightspace (one weight file per "
-            "population): finish it with that version, or choose a new --out",
+            "This zoo was started by an older weightspace (one weight file per "
+            "population): finish or repair it with that version, or choose a new --out",
         )
     done = {s.index: finished_population(out, s.index) for s in shards}
     todo = [s for s in shards if done[s.index] is None]

@@ -230,7 +230,8 @@ class Population:
             if epoch in wanted and on_checkpoint is not None:
                 kept = torch.nonzero(diverged < 0).flatten()
                 where = kept.to(self.device)
-                state = {k: v[where].cpu() for k, v in self.state_dicts().items()}
+                state = {k: v[where].cpu() for k, v in self.unflatten(self.flat).items()}
+                state.update({k: self.buffers[k][where].cpu() for k in self.persistent})
                 on_checkpoint(epoch, state, kept)
             elif epoch in wanted:
                 snapshots.append({k: v.cpu() for k, v in self.state_dicts().items()})
