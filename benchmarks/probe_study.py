@@ -3,6 +3,7 @@ splits, every probe score with its 95 % bootstrap interval, and one lever change
 
     python benchmarks/probe_study.py --out runs/probe_study [--quick] [--only NAME ...]
                                      [--seeds K]   # the zoo-size lever: K seeds per cell
+    python benchmarks/probe_study.py --out runs/probe_study --table   # the lever table
 
 Each variant's report is saved as ``OUT/<variant>.json`` when done (a rerun skips finished
 ones), and the table is printed after every variant: test accuracy (R² and τ), epoch, gen. gap,
@@ -78,6 +79,32 @@ def study(zoo, name: str, factory, bootstrap: int) -> list[dict]:  # noqa: ANN00
     return out
 
 
+def ablation(out: Path) -> str:
+    """The lever table from the saved variants: grouped split, every encoder and pooling, R² of
+    test accuracy / epoch / generalization gap, each with its paired difference to s(W)."""
+    lines = [
+        "| variant [pooling] | test acc | epoch | gen. gap |",
+        "|---|---|---|---|",
+    ]
+    baselines_done = False
+    for path in sorted(out.glob("*.json")):
+        record = json.loads(path.read_text())
+        report = record["reports"][0]  # the grouped split
+        scores = report["scores"]
+        if not baselines_done:
+            for method in ("W", "s(W)"):
+                cells = [f"{scores[method][k]:.3f}" for k in ("test_acc", "epoch", "ggap")]
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            baselines_done = True
+        for method, against in report.get("differences", {}).items():
+            cells = []
+            for k in ("test_acc", "epoch", "ggap"):
+                mean, low, high = against["s(W)"][k]
+                cells.append(f"{scores[method][k]:.3f} ({mean:+.2f} [{low:+.2f}, {high:+.2f}])")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n(R²; in brackets: difference to s(W), 95 % paired bootstrap)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/probe_study")
@@ -85,8 +112,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", help="variants to run (default all)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seeds", type=int, help="seeds per grid cell (the zoo-size lever)")
+    parser.add_argument("--table", action="store_true", help="print the lever table and stop")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.table:
+        print(ablation(out))
+        return
     out.mkdir(parents=True, exist_ok=True)
     config = preset("digits-demo-quick" if args.quick else "digits-demo")
     if args.seeds:
