@@ -22,3 +22,25 @@ def test_ray_backend_gives_the_same_zoo(local_ray, tmp_path):
     manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("local", "ray")]
     assert manifests[0]["shards"] == manifests[1]["shards"]
     assert manifests[0]["table"] == manifests[1]["table"]
+
+
+def test_ray_backend_gives_the_same_grid_dataset(local_ray, tmp_path):
+    from weightspace.powergrid import (
+        DatasetConfig,
+        GenerateConfig,
+        GridConfig,
+        SimulationConfig,
+        generate_dataset,
+    )
+
+    config = GenerateConfig(
+        GridConfig(nodes=6),
+        SimulationConfig(perturbations=2, t_max=8.0),
+        DatasetConfig(grids=4, shard_size=2),
+    )
+    local = generate_dataset(config, tmp_path / "local", progress=False)
+    remote = generate_dataset(config, tmp_path / "ray", backend="ray", progress=False)
+    assert [s["sha256"] for s in local.manifest["shards"]] == [
+        s["sha256"] for s in remote.manifest["shards"]
+    ]
+    assert len(remote.manifest["shards"]) == 2
