@@ -51,11 +51,12 @@ def variants(epochs: int) -> dict[str, object]:
     }
 
 
-def study(zoo, name: str, factory, bootstrap: int) -> list[dict]:  # noqa: ANN001
+def study(zoo, name: str, factory, bootstrap: int, plain: bool = True) -> list[dict]:  # noqa: ANN001
     """Probe W, s(W) and (when ``factory``) the variant's encoder with each pooling, on the
-    grouped split (and the plain one for the baselines and the default variant)."""
+    grouped split (and, with ``plain``, the plain one for the baselines and the default)."""
     baselines = [FlatWeights(), WeightStatistics()]
-    splits = [SplitConfig(), PLAIN] if factory is None or "default" in name else [SplitConfig()]
+    both = plain and (factory is None or "default" in name)
+    splits = [SplitConfig(), PLAIN] if both else [SplitConfig()]
     out = []
     for split in splits:
         methods = list(baselines)
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seeds", type=int, help="seeds per grid cell (the zoo-size lever)")
     parser.add_argument("--table", action="store_true", help="print the lever table and stop")
+    parser.add_argument("--grouped-only", action="store_true", help="skip the plain split")
     args = parser.parse_args()
     out = Path(args.out)
     if args.table:
@@ -135,7 +137,7 @@ def main() -> None:
             print(f"\n== {name}: done before ({path})")
             continue
         t0 = time.perf_counter()
-        reports = study(zoo, name, factory, args.bootstrap)
+        reports = study(zoo, name, factory, args.bootstrap, plain=not args.grouped_only)
         record = {"name": name, "seconds": time.perf_counter() - t0, "reports": reports}
         path.write_text(json.dumps(record, indent=1, default=float))
         print(f"\n== {name} ({record['seconds']:.0f} s)")
