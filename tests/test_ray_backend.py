@@ -25,21 +25,12 @@ def test_ray_backend_gives_the_same_zoo(local_ray, tmp_path):
 
 
 def test_ray_backend_gives_the_same_grid_dataset(local_ray, tmp_path):
-    from weightspace.powergrid import (
-        DatasetConfig,
-        GenerateConfig,
-        GridConfig,
-        SimulationConfig,
-        generate_dataset,
-    )
+    from test_powergrid_data import TINY
 
-    config = GenerateConfig(
-        GridConfig(nodes=6),
-        SimulationConfig(perturbations=2, t_max=8.0),
-        DatasetConfig(grids=4, shard_size=2),
-    )
-    local = generate_dataset(config, tmp_path / "local", progress=False)
-    remote = generate_dataset(config, tmp_path / "ray", backend="ray", progress=False)
+    from weightspace.powergrid import generate_dataset
+
+    local = generate_dataset(TINY, tmp_path / "local", progress=False)
+    remote = generate_dataset(TINY, tmp_path / "ray", backend="ray", progress=False)
     assert [s["sha256"] for s in local.manifest["shards"]] == [
         s["sha256"] for s in remote.manifest["shards"]
     ]
