@@ -155,23 +155,19 @@ def crossover(magnitude: dict, vd: dict, split: float = 0.8, resamples: int = 10
     """
     mp, v = magnitude["points"], vd["points"]
     s, a = np.asarray(v["sparsity"], float), np.asarray(v["test_acc"], float)
-    vd_model = np.asarray(v.get("model", np.arange(len(s))))
-    final = np.ones(len(s), dtype=bool)
-    if "key" in v:  # the last epoch of each model
-        key = np.asarray(v["key"], float)
-        for model in np.unique(vd_model):
-            here = vd_model == model
-            final[here] = key[here] == key[here].max()
+    vd_model, mp_model = np.asarray(v["model"]), np.asarray(mp["model"])
+    mp_s, mp_a = np.asarray(mp["sparsity"], float), np.asarray(mp["test_acc"], float)
+    key = np.asarray(v.get("key", np.zeros(len(s))), float)  # VD's epoch
     paired = np.full(len(s), np.nan)
-    mp_model = np.asarray(mp["model"]) if "model" in mp else None
-    mp_s, mp_a = np.asarray(mp.get("sparsity", [])), np.asarray(mp.get("test_acc", []))
-    for i in np.flatnonzero(final):
-        own = mp_model == vd_model[i] if mp_model is not None else np.zeros(0, bool)
-        if own.any():
-            order = np.argsort(mp_s[own])
-            xs, ys = mp_s[own][order], mp_a[own][order]
-            if xs[0] <= s[i] <= xs[-1]:
-                paired[i] = a[i] - np.interp(s[i], xs, ys)
+    for model in np.unique(vd_model):
+        here, own = vd_model == model, mp_model == model
+        if not own.any():
+            continue
+        i = np.flatnonzero(here & (key == key[here].max()))  # its final VD twin
+        order = np.argsort(mp_s[own])
+        xs, ys = mp_s[own][order], mp_a[own][order]
+        inside = i[(xs[0] <= s[i]) & (s[i] <= xs[-1])]
+        paired[inside] = a[inside] - np.interp(s[inside], xs, ys)
     curve = sorted((g["sparsity_mean"], g["test_acc_mean"]) for g in magnitude["groups"])
     xs, ys = np.array([c[0] for c in curve]), np.array([c[1] for c in curve])
     unpaired = np.where(~np.isnan(paired), a - np.interp(s, xs, ys), np.nan)

@@ -86,10 +86,9 @@ def train_shard(
     out = Path(out)
     splits = load_dataset(config.dataset) if splits is None else splits
     wanted = sorted(set(config.epochs_to_checkpoint))
-    for j in range(len(wanted)):  # an earlier attempt's files: never listed beside this one's
-        (out / SHARDS / f"{shard_name(shard.index * len(wanted) + j)}.safetensors").unlink(
-            missing_ok=True
-        )
+    first = shard.index * len(wanted)  # storage shard of this population's first epoch
+    for index in range(first, first + len(wanted)):  # an earlier attempt's files
+        (out / SHARDS / f"{shard_name(index)}.safetensors").unlink(missing_ok=True)
     population = Population(list(shard.specs), splits, config.batch_size, device)
     locations: dict[tuple[int, int], tuple[int, int]] = {}
     files: list[dict] = []
@@ -97,7 +96,7 @@ def train_shard(
     def save(epoch: int, tensors: dict[str, torch.Tensor], kept: torch.Tensor) -> None:
         if len(kept) == 0:
             return  # every model has diverged: no file
-        index = shard.index * len(wanted) + wanted.index(epoch)
+        index = first + wanted.index(epoch)
         digest = write_weights(out, index, tensors)
         file = f"{shard_name(index)}.safetensors"
         files.append({"file": file, "rows": len(kept), "sha256": digest})
