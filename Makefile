@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-all lint format bench
+.PHONY: install demo test test-reproduce test-all lint format bench
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# every seed reproduction end to end with --quick (a few minutes; CI runs it after `test`)
+test-reproduce: install
+	$(BIN)/pytest -q -m slow tests/test_reproduce.py
 
 test-all: install
 	$(BIN)/pytest -q -m ""

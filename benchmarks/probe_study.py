@@ -48,6 +48,8 @@ def variants(epochs: int) -> dict[str, object]:
             "small", train=replace(base, splits=split, epochs=2 * epochs)
         ),
         "SANE, behavioural loss 0.1": sane(behaviour_weight=0.1),
+        "SANE, behavioural loss 0.9": sane(behaviour_weight=0.9),
+        "SANE, no layer-wise normalization": sane(layer_normalization=False),
     }
 
 

@@ -68,6 +68,34 @@ def test_layerwise_normalization_weighs_small_layers_equally():
     torch.testing.assert_close(torch.stack(per_block), torch.full((tok.num_blocks,), 1 / 5))
 
 
+def test_without_layerwise_normalization_the_loss_is_the_plain_mse_over_all_values():
+    tok = LayerTokenizer(weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8))))
+    loss = ReconstructionLoss.for_tokenizer(tok, torch.linspace(0.01, 2.0, tok.num_blocks), False)
+    weights = torch.randn(3, tok.spec.num_params)
+    target, prediction = tok.tokenize(weights), tok.tokenize(weights + torch.randn_like(weights))
+    got = loss(prediction.tokens, target.tokens, target.mask, target.positions, tok.num_tokens)
+    expected = ((prediction.tokens - target.tokens) ** 2 * target.mask).sum() / (
+        3 * tok.spec.num_params
+    )
+    torch.testing.assert_close(got, expected)
+    normalized = ReconstructionLoss.for_tokenizer(tok, torch.linspace(0.01, 2.0, tok.num_blocks))
+    assert not torch.isclose(  # negative control: the layer-wise loss weighs values unequally
+        normalized(prediction.tokens, target.tokens, target.mask, target.positions, 48), expected
+    )
+
+
+def test_an_encoder_without_layer_normalization_reads_raw_weights(zoo, tmp_path):
+    encoder = HyperRep("tiny", train=quick(epochs=1, layer_normalization=False)).fit(zoo)
+    flat = next(iter(zoo.batches(np.arange(2))))[1]
+    assert torch.equal(encoder.normalizer_.transform(flat), flat)
+    encoder.save(tmp_path / "raw")
+    loaded = HyperRepresentation.load(tmp_path / "raw")
+    assert torch.equal(loaded.normalizer_.transform(flat), flat)
+    assert loaded.train_config_.layer_normalization is False
+    standardized = HyperRep("tiny", train=quick(epochs=1)).fit(zoo)  # negative control
+    assert not torch.allclose(standardized.normalizer_.transform(flat), flat)
+
+
 def test_sane_embedding_covers_every_token_once():
     tok = LayerTokenizer(weight_spec(ArchConfig("cnn-s", input_shape=(1, 8, 8))), 10)
     model = SANEAutoencoder(SANE_PRESETS["tiny"].for_tokens(tok.num_tokens, 10, tok.positions))
@@ -262,3 +290,11 @@ def test_a_damaged_encoder_directory_gives_one_clear_error(zoo, tmp_path):
         HyperRepresentation.load(tmp_path / "enc")
     with pytest.raises(WeightspaceError, match="weightspace fit"):
         HyperRepresentation.load(tmp_path / "missing")
+
+
+def test_a_setting_added_later_keeps_older_checkpoints_resumable():
+    from weightspace.train.config import fingerprint
+
+    old = fingerprint(quick(), 1)  # a checkpoint written before `layer_normalization` existed
+    assert "layer_normalization" not in old
+    assert fingerprint(quick(layer_normalization=False), 1)["layer_normalization"] is False

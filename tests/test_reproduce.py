@@ -57,10 +57,42 @@ def test_rows_without_interval_print_the_value_alone():
     assert text.startswith("# sane-2024") and "| m | 1 | 0.500 |" in text
 
 
+def _quick(name: str, out, capsys) -> str:  # noqa: ANN001
+    assert main(["reproduce", name, "--quick", "--quiet", "--out", str(out)]) == 0
+    return capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_quick_hyperreps_2021_end_to_end(tmp_path, capsys):
-    assert main(["reproduce", "hyperreps-2021", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
-    text = capsys.readouterr().out
+    text = _quick("hyperreps-2021", tmp_path, capsys)
     for method in ("W", "s(W)", "HyperRep"):
         assert f"| test_acc R², {method} |" in text
     assert "0 sibling pairs" in text  # grouped split
+    # the augmentation ablation: a second autoencoder, probed and reconstructed on both splits
+    assert "| HyperRep, no permutation augmentation |" in text
+    assert text.count("| reconstruction R² (") == 4
+    assert (tmp_path / "hyperrep-no-permutation" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_quick_generative_2022_end_to_end(tmp_path, capsys):
+    text = _quick("generative-2022", tmp_path, capsys)
+    for label in (
+        "samples (SANE)",
+        "samples (SANE, no layer-wise normalization)",
+        "samples (SANE + behavioural loss)",
+        "random init",
+    ):
+        for what in ("zero-shot", "after 1 epoch", "transfer, after 1 epoch"):
+            assert f"| test acc {what}, {label} |" in text
+    assert text.count("| encode→decode (anchors) |") == 2  # two generation tables
+    raw = (tmp_path / "sane-raw" / "config.json").read_text()
+    assert '"layer_normalization": false' in raw
+
+
+@pytest.mark.slow
+def test_quick_sane_2024_and_behaviour_2025_end_to_end(tmp_path, capsys):
+    text = _quick("sane-2024", tmp_path / "sane", capsys)
+    assert "| HyperRep |" in text and " − HyperRep |" in text  # probed beside SANE, compared
+    text = _quick("behaviour-2025", tmp_path / "behaviour", capsys)
+    assert "| top-1 agreement with originals, SANE + behaviour |" in text

@@ -125,7 +125,10 @@ class HyperRepresentation:
         split = resolve_split(
             zoo, cfg.splits
         )  # saved with the encoder: probes and samples reuse it
-        normalizer = fit_normalizer(zoo, split, cfg.zoo_epochs)
+        if cfg.layer_normalization:
+            normalizer = fit_normalizer(zoo, split, cfg.zoo_epochs)
+        else:
+            normalizer = LayerNormalizer(zoo_spec(zoo)).identity()
         rows = {s: split_rows(zoo, s, split, cfg.zoo_epochs) for s in ("train", "val")}
         train = split_tokens(zoo, rows["train"], tokenizer, normalizer, cfg.memory_mb)
         val = None
@@ -144,7 +147,7 @@ class HyperRepresentation:
         torch.manual_seed(cfg.seed)
         model, window = self._build(tokenizer)
         objective = Objective(
-            ReconstructionLoss.for_tokenizer(tokenizer, variances),
+            ReconstructionLoss.for_tokenizer(tokenizer, variances, cfg.layer_normalization),
             tokenizer.num_tokens,
             cfg.gamma,
             cfg.temperature,

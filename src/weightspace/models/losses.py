@@ -74,12 +74,16 @@ class ReconstructionLoss(nn.Module):
 
     @classmethod
     def for_tokenizer(
-        cls, tokenizer: LayerTokenizer, variances: torch.Tensor
+        cls, tokenizer: LayerTokenizer, variances: torch.Tensor, normalize: bool = True
     ) -> ReconstructionLoss:
+        """Layer-wise normalized (``normalize``), or the plain MSE over all values of a model."""
         layer = tokenizer.positions[:, 1]
         per_block = torch.zeros(tokenizer.num_blocks).index_add_(
             0, layer, tokenizer.mask.sum(1).float()
         )
+        if not normalize:  # every value weighs 1 / (values per model)
+            per_block = torch.full_like(per_block, per_block.sum() / tokenizer.num_blocks)
+            variances = torch.ones_like(per_block)
         return cls(variances, per_block)
 
     def forward(

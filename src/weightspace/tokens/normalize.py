@@ -57,6 +57,12 @@ class LayerNormalizer:
         self.std_ = torch.where(std > _EPS, std, torch.ones_like(std)).to(torch.float32)
         return self
 
+    def identity(self) -> LayerNormalizer:
+        """Leave weights as they are (mean 0, sd 1 for every block): no standardization."""
+        blocks = len(row_blocks(self.spec))
+        self.mean_, self.std_ = torch.zeros(blocks), torch.ones(blocks)
+        return self
+
     def transform(self, flat: torch.Tensor) -> torch.Tensor:
         """(B, P) or (P,) raw weights -> standardized weights of the same shape."""
         mean, std = self._per_tensor()

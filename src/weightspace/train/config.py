@@ -54,6 +54,13 @@ class TrainConfig:
     )
     queries: int = field(default=256, metadata=_help("behavioural loss: query images"))
     permute: bool = field(default=True, metadata=_help("permutation augmentation"))
+    layer_normalization: bool = field(
+        default=True,
+        metadata=_help(
+            "standardize each layer's weights and normalize the reconstruction loss per layer "
+            "(2022); off: raw weights and plain MSE, as the 2021 autoencoder"
+        ),
+    )
     noise: float = field(default=0.1, metadata=_help("multiplicative noise sigma (0 = off)"))
     erase: float = field(default=0.0, metadata=_help("token erase probability (0 = off)"))
     zoo_epochs: tuple[int, ...] | None = field(
@@ -129,12 +136,18 @@ def _field_types() -> dict:
     return typing.get_type_hints(TrainConfig)
 
 
+_ADDED_LATER = {"layer_normalization": True}  # settings added after runs were saved: their default
+
+
 def fingerprint(config: TrainConfig, world: int, identity: dict | None = None) -> dict:
     """What must match for a resume to continue the same run: the settings (not progress or
     device), the number of workers, and ``identity`` (the zoo's content hash, the model)."""
     settings = config.to_dict()
     for name in ("progress", "device", "memory_mb"):  # none of them changes the results
         settings.pop(name, None)
+    for name, default in _ADDED_LATER.items():  # checkpoints written before they existed resume
+        if settings.get(name) == default:
+            settings.pop(name)
     settings["world"] = world
     settings.update(identity or {})
     return json.loads(json.dumps(settings))  # as it reads back from state.json
