@@ -22,6 +22,7 @@ from weightspace.encoders import SANE, HyperRep
 from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.run import run_probes
+from weightspace.reproduce.findings import reconstruction_r2
 from weightspace.tokens.splits import PLAIN, SplitConfig
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo.create import create_zoo
@@ -47,6 +48,12 @@ def variants(epochs: int) -> dict[str, object]:
         "HyperRep (small)": lambda split: HyperRep(
             "small", train=replace(base, splits=split, epochs=2 * epochs)
         ),
+        **{
+            f"HyperRep (small), {k * epochs} epochs": lambda split, k=k: HyperRep(
+                "small", train=replace(base, splits=split, epochs=k * epochs)
+            )
+            for k in (20, 60)  # the training-length lever
+        },
         "SANE, behavioural loss 0.1": sane(behaviour_weight=0.1),
         "SANE, behavioural loss 0.9": sane(behaviour_weight=0.9),
         "SANE, no layer-wise normalization": sane(layer_normalization=False),
@@ -63,8 +70,14 @@ def study(zoo, name: str, factory, bootstrap: int, plain: bool = True) -> list[d
     for split in splits:
         methods = list(baselines)
         encoder_names = []
+        reconstruction = {}
         if factory is not None:
             encoder = factory(split).fit(zoo)
+            reconstruction = {
+                part: reconstruction_r2(encoder, zoo, encoder.split_.rows(zoo, part))
+                for part in ("train", "test")
+            }
+            print(f"reconstruction R² (standardized weights): {reconstruction}")
             poolings = ("mean", "layer", "tokens") if isinstance(encoder, SANE) else (None,)
             for pooling in poolings:
                 label = f"{name} [{pooling}]" if pooling else name
@@ -74,6 +87,7 @@ def study(zoo, name: str, factory, bootstrap: int, plain: bool = True) -> list[d
         print(report.title())
         print(report.markdown())
         entry = report.to_dict()
+        entry["reconstruction"] = reconstruction
         entry["differences"] = {
             m: {b: {k: report.difference(m, b, k) for k in KEYS} for b in ("s(W)", "W")}
             for m in encoder_names
