@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
@@ -40,3 +42,10 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
     return out
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts: Ctrl-C acts by default even when the
+    tests run as a background job, whose shell starts them with SIGINT ignored (Python then
+    never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+from conftest import default_sigint
+
 import weightspace
 
 
@@ -23,6 +25,7 @@ def test_ctrl_c_during_start_up_prints_one_line():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stderr is not None
     for line in proc.stderr:
