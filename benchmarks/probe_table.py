@@ -24,27 +24,20 @@ from weightspace.probe.features import (
     WeightWatcherFeatures,
 )
 from weightspace.probe.run import run_probes
+from weightspace.reproduce.findings import fitted_encoder
 from weightspace.tokens.splits import PLAIN, SplitConfig
 from weightspace.zoo.reader import open_zoo
-
-
-def _encoder(path: Path, make, zoo):  # noqa: ANN001, ANN202
-    """The encoder saved at ``path``, or ``make(path)`` fitted on ``zoo`` (and saved there)."""
-    return load_encoder(path) if (path / "config.json").exists() else make(path).fit(zoo)
 
 
 def _plain_encoders(out: Path, config, zoo):  # noqa: ANN001, ANN202
     """The demo's SANE and HyperRep trained on the plain split (fitted once, then reused)."""
     train = replace(config.train, splits=PLAIN, progress=False)
-    sane = _encoder(
-        out / "sane", lambda path: SANE(config=config.encoder, train=train, out=path), zoo
-    )
-    hyperrep = _encoder(
-        out / HYPERREP,
-        lambda path: HyperRep(
-            config.hyperrep, train=replace(train, behaviour_weight=None), out=path
-        ),
+    sane = fitted_encoder(out, "sane", zoo, lambda: SANE(config=config.encoder, train=train))
+    hyperrep = fitted_encoder(
+        out,
+        HYPERREP,
         zoo,
+        lambda: HyperRep(config.hyperrep, train=replace(train, behaviour_weight=None)),
     )
     return sane, hyperrep
 

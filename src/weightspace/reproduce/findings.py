@@ -9,7 +9,6 @@ of 32 (``--quick``) or 128 models, so the numbers are comparable in direction, n
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +47,10 @@ def _zoo(out: Path, quick: bool, log: Log) -> Zoo:
     return create_zoo(config, out / "zoo", progress=False)
 
 
-def _encoder(
-    out: Path, name: str, zoo: Zoo, make: Callable[[], HyperRepresentation], log: Log
+def fitted_encoder(
+    out: Path, name: str, zoo: Zoo, make: Callable[[], HyperRepresentation], log: Log = print
 ) -> HyperRepresentation:
-    """A fitted encoder from ``out/name``, or a new one trained and saved there."""
+    """A fitted encoder from ``out/name``, or ``make()`` trained on ``zoo`` and saved there."""
     path = out / name
     if (path / "config.json").exists():
         return load_encoder(path)
@@ -59,6 +58,21 @@ def _encoder(
     encoder = make().fit(zoo)
     encoder.save(path)
     return encoder
+
+
+def _sane(out: Path, name: str, zoo: Zoo, quick: bool, log: Log, **train) -> HyperRepresentation:
+    """The reproductions' SANE (d 64; 15 or 25 epochs) with ``train`` changes, in ``out/name``."""
+    config = _train(quick, (15, 25), **train)
+    return fitted_encoder(out, name, zoo, lambda: SANE(config=SANE_SIZES, train=config), log)
+
+
+def _hyperrep(
+    out: Path, name: str, zoo: Zoo, quick: bool, log: Log, **train
+) -> HyperRepresentation:
+    """The reproductions' 2021 autoencoder (tiny or small; 10 or 40 epochs) in ``out/name``."""
+    config = _train(quick, (10, 40), **train)
+    size = "tiny" if quick else "small"
+    return fitted_encoder(out, name, zoo, lambda: HyperRep(size, train=config), log)
 
 
 def _train(quick: bool, epochs: tuple[int, int], **changes) -> TrainConfig:
@@ -99,16 +113,8 @@ def hyperreps_2021(out: Path, quick: bool = False, log: Log = print) -> Result:
     """W vs s(W) vs the 2021 attention autoencoder, on test accuracy, epoch and gen. gap; and
     the same autoencoder trained without permutation augmentation."""
     zoo = _zoo(out, quick, log)
-    train = _train(quick, (10, 40))
-    size = "tiny" if quick else "small"
-    encoder = _encoder(out, "hyperrep", zoo, lambda: HyperRep(size, train=train), log)
-    fixed = _encoder(
-        out,
-        "hyperrep-no-permutation",
-        zoo,
-        lambda: HyperRep(size, train=replace(train, permute=False)),
-        log,
-    )
+    encoder = _hyperrep(out, "hyperrep", zoo, quick, log)
+    fixed = _hyperrep(out, "hyperrep-no-permutation", zoo, quick, log, permute=False)
     no_perm = "HyperRep, no permutation augmentation"
     report = run_probes(
         zoo,
@@ -149,7 +155,7 @@ def hyperreps_2021(out: Path, quick: bool = False, log: Log = print) -> Result:
         rows,
         tables=[report.title() + "\n\n" + report.markdown()],
         setup=f"{zoo.num_models} models of {zoo.name}, {report.split['kind']} split; HyperRep "
-        f"{size}, {train.epochs} epochs",
+        f"{'tiny' if quick else 'small'}, {encoder.train_config_.epochs} epochs",
         notes=[
             "reconstruction R²: 1 - squared error / variance over the models of the split, on "
             "the per-layer standardized weights (the encoder's own normalizer)"
@@ -169,15 +175,8 @@ def reconstruction_r2(encoder: HyperRepresentation, zoo: Zoo, rows: np.ndarray) 
 def sane_2024(out: Path, quick: bool = False, log: Log = print) -> Result:
     """SANE's embeddings (each pooling) vs W, s(W) and the 2021 autoencoder."""
     zoo = _zoo(out, quick, log)
-    train = _train(quick, (15, 25))
-    encoder = _encoder(out, "sane", zoo, lambda: SANE(config=SANE_SIZES, train=train), log)
-    hyperrep = _encoder(
-        out,
-        "hyperrep",
-        zoo,
-        lambda: HyperRep("tiny" if quick else "small", train=_train(quick, (10, 40))),
-        log,
-    )
+    encoder = _sane(out, "sane", zoo, quick, log)
+    hyperrep = _hyperrep(out, "hyperrep", zoo, quick, log)
     methods = [FlatWeights(), WeightStatistics(), EncoderFeatures(hyperrep, "HyperRep")]
     methods += [EncoderFeatures(encoder, f"SANE ({p})", p) for p in ("mean", "layer", "tokens")]
     report = run_probes(zoo, methods)
@@ -197,7 +196,7 @@ def sane_2024(out: Path, quick: bool = False, log: Log = print) -> Result:
     return Result(
         rows,
         tables=[report.title() + "\n\n" + report.markdown()],
-        setup=f"{zoo.num_models} models, SANE d 64, {train.epochs} epochs",
+        setup=f"{zoo.num_models} models, SANE d 64, {encoder.train_config_.epochs} epochs",
         notes=[
             "haloed-window generation is not exercised here: a digits CNN-s is 48 tokens, one "
             "window of 64 (the decoder's halo logic is covered by the test suite)"
@@ -226,25 +225,21 @@ def generative_2022(out: Path, quick: bool = False, log: Log = print) -> Result:
     from weightspace.zoo.datasets import load_dataset
 
     zoo = _zoo(out, quick, log)
-    train = _train(quick, (15, 25))
-    recipes = {
-        "SANE": ("sane", train),
-        "SANE, no layer-wise normalization": (
-            "sane-raw",
-            replace(train, layer_normalization=False),
-        ),
-        "SANE + behavioural loss": ("sane-behaviour", replace(train, behaviour_weight=0.9)),
-    }
     encoders = {
-        name: _encoder(out, folder, zoo, lambda t=t: SANE(config=SANE_SIZES, train=t), log)
-        for name, (folder, t) in recipes.items()
+        "SANE": _sane(out, "sane", zoo, quick, log),
+        "SANE, no layer-wise normalization": _sane(
+            out, "sane-raw", zoo, quick, log, layer_normalization=False
+        ),
+        "SANE + behavioural loss": _sane(
+            out, "sane-behaviour", zoo, quick, log, behaviour_weight=0.9
+        ),
     }
     n = 10 if quick else 50
     splits = load_dataset(zoo.dataset)
-    rows, tables, arch, samples = [], [], None, {}
+    arch = zoo.arch(0)  # a reproduction zoo holds one architecture
+    rows, tables, samples = [], [], {}
     for name, encoder in encoders.items():
         flats, anchors = sample_weights(encoder, zoo, SampleConfig("kde30", n=n))
-        arch = zoo.arch(int(anchors[0]))
         samples[name] = (flats, anchors)
         log(f"{name}: fine-tuning {n} samples on the task and on a new one, one epoch each")
         nets = load_networks(arch, zoo, flats, splits, 0)
@@ -262,7 +257,8 @@ def generative_2022(out: Path, quick: bool = False, log: Log = print) -> Result:
     return Result(
         rows,
         tables=tables,
-        setup=f"{zoo.num_models} models; SANE d 64, {train.epochs} epochs; KDE over the top "
+        setup=f"{zoo.num_models} models; SANE d 64, {encoders['SANE'].train_config_.epochs} "
+        "epochs; KDE over the top "
         "30 % by validation accuracy; transfer: the digits with renamed classes, last layer "
         "re-initialized",
         notes=[
@@ -297,13 +293,8 @@ def behaviour_2025(out: Path, quick: bool = False, log: Log = print) -> Result:
     from weightspace.zoo.datasets import load_dataset
 
     zoo = _zoo(out, quick, log)
-    plain = _encoder(
-        out, "sane", zoo, lambda: SANE(config=SANE_SIZES, train=_train(quick, (15, 25))), log
-    )
-    behaviour = _train(quick, (15, 25), behaviour_weight=0.9)
-    with_b = _encoder(
-        out, "sane-behaviour", zoo, lambda: SANE(config=SANE_SIZES, train=behaviour), log
-    )
+    plain = _sane(out, "sane", zoo, quick, log)
+    with_b = _sane(out, "sane-behaviour", zoo, quick, log, behaviour_weight=0.9)
     rows_test = plain.split_.rows(zoo, "test")
     images = load_dataset(zoo.dataset).test_x
     report = run_probes(
