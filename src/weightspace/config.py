@@ -128,13 +128,10 @@ def _name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def from_mapping(cls: type[T], raw: Mapping[str, Any], where: str = "config") -> T:
-    """Build ``cls`` from a plain mapping; unknown keys and wrongly typed values are errors."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(where, "a table of settings", raw)
-    hints = _hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(raw) - known)
+def reject_unknown(where: str, raw: Mapping[str, Any], known: Collection[str]) -> None:
+    """A `ConfigError` naming the first key of ``raw`` not in ``known`` and listing the allowed
+    ones: a misspelt setting is never ignored (the defaults would run silently)."""
+    unknown = sorted(set(raw) - set(known), key=str)
     if unknown:
         raise ConfigError(
             f"{where} key {unknown[0]!r}",
@@ -142,11 +139,33 @@ def from_mapping(cls: type[T], raw: Mapping[str, Any], where: str = "config") ->
             unknown[0],
             "Check the spelling; unknown keys are never ignored",
         )
+
+
+def from_mapping(cls: type[T], raw: Mapping[str, Any], where: str = "config") -> T:
+    """Build ``cls`` from a plain mapping; unknown keys and wrongly typed values are errors."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(where, "a table of settings", raw)
+    hints = _hints(cls)
+    reject_unknown(where, raw, {f.name for f in dataclasses.fields(cls) if f.init})
     values = {k: coerce(k, hints[k], v) for k, v in raw.items()}
     try:
         return cls(**values)
     except TypeError as err:  # e.g. a nested value the class rejects by type
         raise ConfigError(where, f"settings of {cls.__name__}", dict(raw), str(err)) from None
+
+
+def show_default(value: Any) -> str:
+    """A default as a user would type it on the command line: floats short (``0.333333``,
+    ``1e-05``), lists and tuples as space-separated values, None and empty lists as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return " ".join(show_default(v) for v in value)
+    return str(value)
 
 
 def _flag(name: str) -> str:
@@ -176,7 +195,8 @@ def add_config_arguments(
         if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = f.default_factory()  # type: ignore[misc]
         help_text = f.metadata.get("help", "")
-        help_text = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
+        shown = show_default(default)
+        help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
         group.add_argument(
             _flag(f.name),
             dest=f.name,
@@ -237,3 +257,16 @@ def config_from_args(
     raw.update(fixed)
     where = f"--config [{section}]" if section else "config"
     return from_mapping(cls, raw, where=where)
+
+
+def sections_from_args(args: argparse.Namespace, sections: Mapping[str, type]) -> dict[str, Any]:
+    """One config per section of a ``--config`` file of tables (``[grid]``, ``[dataset]``, ...),
+    each built by `config_from_args`; a key at the top of the file that names no section (a
+    misspelt section, or a setting outside any table) is a `ConfigError`.
+
+        >>> sections_from_args(args, {"grid": GridConfig, "dataset": DatasetConfig})
+    """
+    path = getattr(args, CONFIG_FLAG, None)
+    if path is not None:
+        reject_unknown("--config", read_config_file(path), sections)
+    return {name: config_from_args(cls, args, section=name) for name, cls in sections.items()}

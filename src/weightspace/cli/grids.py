@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.config import add_config_arguments, config_from_args, sections_from_args
 from weightspace.errors import ConfigError
 
 
@@ -20,11 +20,8 @@ def _generate(args: argparse.Namespace) -> None:
         generate_dataset,
     )
 
-    config = GenerateConfig(
-        config_from_args(GridConfig, args, section="grid"),
-        config_from_args(SimulationConfig, args, section="simulation"),
-        config_from_args(DatasetConfig, args, section="dataset"),
-    )
+    sections = {"grid": GridConfig, "simulation": SimulationConfig, "dataset": DatasetConfig}
+    config = GenerateConfig(**sections_from_args(args, sections))
     dataset = generate_dataset(config, args.out, backend=args.backend, progress=not args.quiet)
     timing = dataset.manifest["timing"]
     print(
