@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU build of torch first, so the project's torch>=2.4 pulls nothing more
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,ray,weightwatcher,gnn]"
+	$(PY) -m pip install --quiet -e ".[dev,ray,weightwatcher,gnn,mnist]"
 	touch $@
 
 demo: install

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields, replace
 
-import numpy as np
-
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments
+from weightspace.cli.common import check_device, config_flags, group
 from weightspace.errors import WeightspaceError
 
 
 def _zoo_create(args: argparse.Namespace) -> None:
+    check_device(args.device)  # before anything is written
     from weightspace.zoo import ZooConfig, create_zoo, preset
 
     if (args.preset is None) == (args.config is None):
@@ -31,6 +29,8 @@ def _zoo_create(args: argparse.Namespace) -> None:
 
 def describe_zoo(zoo) -> str:
     """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
+    import numpy as np
+
     m = zoo.manifest
     columns = zoo.table.column_names
     epoch, status, models = zoo.column("epoch"), zoo.column("status"), zoo.column("model_id")
@@ -94,6 +94,7 @@ def _zoo_info(args: argparse.Namespace) -> None:
 
 def _zoo_presets(args: argparse.Namespace) -> None:
     from weightspace.zoo import PRESETS
+    from weightspace.zoo.presets import preset_note
 
     print(f"{'preset':26s} {'architecture':13s} {'dataset':14s} {'models':>7s} {'epochs':>6s}")
     for name, config in sorted(PRESETS.items()):
@@ -102,6 +103,9 @@ def _zoo_presets(args: argparse.Namespace) -> None:
             f"{name:26s} {config.architecture:13s} {config.dataset.name:14s} "
             f"{n:7d} {config.epochs:6d}"
         )
+    notes = [(name, preset_note(name)) for name in sorted(PRESETS) if preset_note(name)]
+    for name, note in notes:
+        print(f"\n{name}: {note}")
 
 
 def _count(config) -> int:
@@ -123,9 +127,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
     create.add_argument("--quiet", action="store_true", help="no progress bar")
-    from weightspace.zoo.config import ZooConfig
-
-    add_config_arguments(create, ZooConfig)  # --seeds, --epochs, ... (Factors: in --config)
+    # --seeds, --epochs, ... (Factors: in --config)
+    config_flags(create, "weightspace.zoo.config:ZooConfig")
     create.set_defaults(run=_zoo_create)
     info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
     info.add_argument("dir")

