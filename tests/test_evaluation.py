@@ -16,13 +16,13 @@ from weightspace.encoders import SANE, load_encoder
 from weightspace.errors import ConfigError
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.run import probe_splits, run_probes, zoo_targets
-from weightspace.probe.uncertainty import (
+from weightspace.stats import (
     bootstrap_scores,
     interval,
-    model_resamples,
     paired_difference,
     r2,
     tau,
+    unit_resamples,
 )
 from weightspace.tokens.splits import (
     PLAIN,
@@ -130,13 +130,55 @@ def test_targets_tau_and_log_scale(zoo):
     assert targets["test_acc_tau"].metric == "tau" and targets["test_acc"].metric == "r2"
     assert targets["lr"].log  # 1e-3 and 1e-2: log-spaced
     assert targets["init"].categorical and not targets["init"].log
-    report = run_probes(zoo, [FlatWeights(), WeightStatistics()], bootstrap=200, epochs=[2])
+    methods = [FlatWeights(), WeightStatistics()]
+    # the plain split's unit is the model: 2 test models, intervals allowed from 2 units here
+    report = run_probes(zoo, methods, PLAIN, bootstrap=200, epochs=[2], min_units=2)
+    assert report.split["unit"] == "model" and report.split["test_units"] == 2
     for method in ("W", "s(W)"):
         low, high = report.intervals[method]["test_acc"]
         assert low <= report.scores[method]["test_acc"] <= high
     md = report.markdown()
     assert "lr (log, R²)" in md and "test_acc (τ)" in md and "[" in md
+    assert "over the 2 independent test models" in md
     assert "sibling pairs" in report.title()
+
+
+def test_grouped_split_intervals_resample_groups_and_need_enough_of_them(zoo):
+    """On a grouped split the unit is the group of siblings: with fewer groups than the
+    minimum, the table gives their count and no interval (the default minimum is 8)."""
+    report = run_probes(zoo, [WeightStatistics()], bootstrap=100, epochs=[2])
+    test_models = report.models["test"]
+    groups = _groups(zoo, test_models)
+    assert report.split["unit"] == "group" and report.split["test_units"] == len(groups)
+    assert len(groups) < len(test_models)  # two learning rates per group: units != models
+    assert report.intervals == {} and not report.beaten("s(W)", "test_acc")
+    md = report.markdown()
+    assert f"no intervals: {len(groups)} independent test groups" in md
+    assert f"in {len(groups)} independent groups" in report.title()
+    assert json.loads(report.to_json())["split"]["test_units"] == len(groups)
+
+
+def test_unit_resamples_draw_whole_units():
+    units = np.array(["a", "a", "a", "b", "c", "c"])
+    sizes = {"a": 3, "b": 1, "c": 2}
+    for rows in unit_resamples(units, 50, seed=0):
+        drawn = units[rows]
+        assert len(rows) >= 3  # three units drawn, each with all its rows
+        for key, size in sizes.items():
+            assert (drawn == key).sum() % size == 0
+    # negative control: drawing rows one by one (the old per-row bootstrap) splits units
+    rng = np.random.default_rng(0)
+    rowwise = [units[rng.integers(len(units), size=len(units))] for _ in range(50)]
+    assert any((d == "a").sum() % 3 for d in rowwise)
+
+
+def test_probe_refuses_a_test_split_of_one_model(zoo):
+    """One test model's checkpoints give R² over epochs (-1e15 once): refused, with counts."""
+    one = SplitConfig(fractions=(14, 1, 1), group_by=())
+    split = resolve_split(zoo, one)
+    assert len(split.models["test"]) == 1
+    with pytest.raises(ConfigError, match=r"enough models.*'test': 1"):
+        run_probes(zoo, [WeightStatistics()], split, bootstrap=0, epochs=[2])
 
 
 def test_bootstrap_interval_narrows_with_more_models_and_pairs_methods():
@@ -146,7 +188,7 @@ def test_bootstrap_interval_narrows_with_more_models_and_pairs_methods():
         ids = np.repeat(np.arange(n_models), 4)
         y = rng.normal(size=len(ids))
         a, b = y + noise_a * rng.normal(size=len(ids)), y + noise_b * rng.normal(size=len(ids))
-        draws = model_resamples(ids, 400, seed=1)
+        draws = unit_resamples(ids, 400, seed=1)
         return bootstrap_scores("r2", y, a, draws), bootstrap_scores("r2", y, b, draws), y, a
 
     small_a, small_b, y, a = scores(10, 0.5, 0.5)
@@ -180,3 +222,21 @@ def test_no_warning_for_a_zoo_with_enough_groups(zoo):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resolve_split(zoo, SplitConfig())
+
+
+def test_fit_warns_when_the_split_leaves_nothing_to_probe(tmp_path):
+    zoo = open_zoo(create_zoo(tiny_config(seeds=1), tmp_path / "two", progress=False).root)
+    train = TrainConfig(epochs=1, batch_size=8, progress=False)
+    with pytest.warns(UserWarning, match="too few to validate or probe"):
+        SANE("tiny", train=train).fit(zoo)
+
+
+def test_sampling_refuses_a_training_split_of_one_model(zoo):
+    from weightspace.generate.run import anchor_rows
+
+    ids = sorted(set(zoo.column("model_id").tolist()))
+    one = Split(PLAIN, zoo.name, {"train": (ids[0],), "val": (ids[1],), "test": tuple(ids[2:])}, ())
+    with pytest.raises(ConfigError, match=r"to draw anchors from.*'train': 1"):
+        anchor_rows(zoo, _fake_encoder(zoo, one), 0.3)
+    two = Split(PLAIN, zoo.name, {"train": tuple(ids[:2]), "val": (ids[2],), "test": ()}, ())
+    assert len(anchor_rows(zoo, _fake_encoder(zoo, two), 0.3)) >= 2  # control: two suffice

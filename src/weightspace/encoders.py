@@ -7,6 +7,7 @@ one embedding per checkpoint; ``save``/``load`` write and read a directory (safe
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +29,7 @@ from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder, SANEConfig
 from weightspace.spec import WeightSpec
 from weightspace.tokens.dataset import fit_normalizer, split_rows, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.splits import SPLIT_FILE, Split, resolve_split
+from weightspace.tokens.splits import SPLIT_FILE, Split, check_part_sizes, resolve_split
 from weightspace.tokens.tokenizers import LayerTokenizer, row_blocks
 from weightspace.train.checkpoint import check_fit_output
 from weightspace.train.config import check_resumable, fingerprint
@@ -41,6 +42,21 @@ from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json, read_json
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def _check_fit_split(split: Split) -> None:
+    """Refuse a split with no training model; warn when nothing is left to test the encoder on
+    (probes and samples score on the test models, so they will refuse this encoder)."""
+    counts = {part: len(models) for part, models in split.models.items()}
+    check_part_sizes(counts, {"train": 1}, split.kind, "to fit an encoder")
+    if counts["test"] < 2 or counts["val"] < 1:
+        warnings.warn(
+            f"the {split.kind} split holds {counts['train']} training, {counts['val']} "
+            f"validation and {counts['test']} test models: too few to validate or probe the "
+            "encoder (probes need >= 1 validation and >= 2 test models). Use a zoo with more "
+            "models, or change the split's fractions",
+            stacklevel=3,
+        )
 
 
 class HyperRepresentation:
@@ -130,6 +146,7 @@ class HyperRepresentation:
         else:
             normalizer = LayerNormalizer(zoo_spec(zoo)).identity()
         rows = {s: split_rows(zoo, s, split, cfg.zoo_epochs) for s in ("train", "val")}
+        _check_fit_split(split)
         train = split_tokens(zoo, rows["train"], tokenizer, normalizer, cfg.memory_mb)
         val = None
         if len(rows["val"]):

@@ -184,6 +184,26 @@ def paired_estimate(
     return mean_estimate(a - b, unit, n=n, seed=seed)
 
 
+def two_sample_estimate(
+    a: Sequence[float], b: Sequence[float], unit: str, n: int = 1000, seed: int = 0
+) -> Estimate:
+    """mean(a) - mean(b) for two independent sets of units (e.g. sampled and randomly
+    initialized networks), each resampled on its own; an interval only when both sets hold at
+    least `MIN_UNITS` units. ``units`` counts the smaller set."""
+    a, b = (np.asarray(v, dtype=float) for v in (a, b))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    units = min(len(a), len(b))
+    if not enough(units):
+        return Estimate(diff, float("nan"), float("nan"), units, unit)
+    rng = np.random.default_rng(seed)
+    draws = a[rng.integers(len(a), size=(n, len(a)))].mean(1) - b[
+        rng.integers(len(b), size=(n, len(b)))
+    ].mean(1)
+    low, high = interval(draws)
+    return Estimate(diff, low, high, units, unit)
+
+
 HIGHER, LOWER, NOISE, TOO_FEW = "higher", "lower", "within the noise", "too few units"
 
 
@@ -219,6 +239,7 @@ __all__ = [
     "paired_estimate",
     "r2",
     "tau",
+    "two_sample_estimate",
     "unit_resamples",
     "verdict",
 ]

@@ -22,7 +22,7 @@ from weightspace.generate.align import nearest_distance
 from weightspace.generate.networks import accuracy, condition_batchnorm
 from weightspace.generate.samplers import SAMPLERS, parse_method
 from weightspace.tokens.dataset import zoo_spec
-from weightspace.tokens.splits import encoder_split
+from weightspace.tokens.splits import check_part_sizes, encoder_split
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits, load_dataset
 from weightspace.zoo.imports.writer import Checkpoint, write_zoo
@@ -51,7 +51,10 @@ def anchor_rows(zoo: Zoo, encoder: HyperRepresentation, share: float) -> np.ndar
     Test accuracy never chooses anchors: the samples are scored on the test split. A zoo
     without validation accuracy ranks by training accuracy.
     """
-    rows = encoder_split(encoder, zoo).rows(zoo, "train")
+    split = encoder_split(encoder, zoo)
+    rows = split.rows(zoo, "train")
+    models = len(set(zoo.column("model_id")[rows].tolist()))
+    check_part_sizes({"train": models}, {"train": 2}, split.kind, "to draw anchors from")
     accuracy = zoo.column(anchor_metric(zoo)).astype(float)
     accuracy = np.where(np.isfinite(accuracy), accuracy, -np.inf)
     if "activation" in zoo.table.column_names:

@@ -1,5 +1,6 @@
-"""The probe table: scores with 95 % bootstrap intervals, the best per column, and which
-differences exceed the noise; as Markdown, JSON and CSV."""
+"""The probe table: scores with 95 % bootstrap intervals over the split's independent test
+units, the best per column, and which differences exceed the noise; as Markdown, JSON and CSV.
+Its ``split`` records ``unit`` (group or model) and ``test_units`` (how many)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightspace.probe.uncertainty import LEVEL, paired_difference
+from weightspace.stats import LEVEL, paired_difference
 from weightspace.zoo.storage import atomic_write_bytes
 
 BEATEN = "†"  # below the column's best by more than the bootstrap noise
@@ -96,10 +97,17 @@ class ProbeReport:
         for method in self.scores:
             cells = [self.cell(method, t.key) for t in self.targets]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        unit = self.split.get("unit", "model")
         if self.intervals:
             lines.append(
-                f"\n[low, high]: {LEVEL:.0%} bootstrap interval over test models; **best**; "
+                f"\n[low, high]: {LEVEL:.0%} bootstrap interval over the "
+                f"{self.split.get('test_units', '?')} independent test {unit}s; **best**; "
                 f"{BEATEN}: below the best by more than that noise (paired bootstrap)."
+            )
+        elif "test_units" in self.split:
+            lines.append(
+                f"\nno intervals: {self.split['test_units']} independent test {unit}s, fewer "
+                f"than the {self.split.get('min_units', 8)} an interval needs."
             )
         if self.unconverged:
             cells = "; ".join(f"{m}: {', '.join(k)}" for m, k in self.unconverged.items())
@@ -126,9 +134,13 @@ class ProbeReport:
         s = self.split
         if not s:
             return "split: unknown"
+        units = ""
+        if "test_units" in s and s.get("unit") != "model":
+            units = f" in {s['test_units']} independent {s['unit']}s"
         return (
             f"split {s['kind']} (seed {s['seed']}): {len(self.models.get('test', []))} test "
-            f"models; {s['siblings']} sibling pairs (same seed and init) across train and test"
+            f"models{units}; {s['siblings']} sibling pairs (same seed and init) across train "
+            "and test"
         )
 
     def to_dict(self) -> dict:

@@ -4,7 +4,8 @@ Targets come from the zoo's table: test accuracy (R² and Kendall's τ), epoch a
 gap (regression, test R²), and every factor that varies in the zoo (numeric ones regression --
 on a log scale where the values span a decade or more, as lr and weight-decay grids do --,
 categorical ones classification, test accuracy). Every score carries a 95 % bootstrap interval
-over test models; ``repeats`` adds repeated splits (k split seeds, mean ± std).
+over the split's independent test units (groups of siblings, or models; fewer than 8: their
+count, no interval); ``repeats`` adds repeated splits (k split seeds, mean ± std).
 
 The split is the encoders' own (saved with them): probing an encoder on another split, where
 its training models could be test models, is an error.
@@ -24,22 +25,37 @@ from weightspace.errors import ConfigError
 from weightspace.probe.features import EncoderFeatures, Features
 from weightspace.probe.probes import LogisticProbe, RidgeProbe
 from weightspace.probe.report import ProbeReport, Target
-from weightspace.probe.uncertainty import METRICS, bootstrap_scores, interval, model_resamples
+from weightspace.stats import (
+    METRICS,
+    MIN_UNITS,
+    bootstrap_scores,
+    count_units,
+    interval,
+    unit_resamples,
+)
 from weightspace.tokens.splits import (
     DEFAULT,
     Split,
     SplitConfig,
+    check_part_sizes,
     check_same_split,
     encoder_split,
     resolve_split,
     siblings_across,
+    unit_keys,
 )
 from weightspace.zoo.reader import Zoo
 
 ALWAYS = ("test_acc", "epoch", "ggap")
 NUMERIC_FACTORS = ("lr", "weight_decay", "dropout", "train_fraction")
 CATEGORICAL_FACTORS = ("activation", "init", "optimizer")
-__all__ = ["ProbeReport", "Target", "probe_splits", "run_probes", "zoo_targets"]
+__all__ = [
+    "ProbeReport",
+    "Target",
+    "probe_splits",
+    "run_probes",
+    "zoo_targets",
+]
 
 
 def zoo_targets(zoo: Zoo) -> list[Target]:
@@ -93,28 +109,38 @@ def run_probes(
     bootstrap: int = 1000,
     repeats: int = 1,
     seed: int = 0,
+    min_units: int = MIN_UNITS,
 ) -> ProbeReport:
     """Fit each feature method on the training models, probe every target, score on test.
 
-    ``bootstrap``: resamples of the test models for the intervals (0: none). ``repeats``: k > 1
+    ``bootstrap``: resamples for the intervals (0: none), drawn over the split's independent
+    test units -- groups on a grouped split, models on a plain one (`unit_keys`); with fewer
+    than ``min_units`` of them the report gives their count and no interval. ``repeats``: k > 1
     also refits everything on k split seeds (``seed, seed + 1, ...`` of the split setting) and
     reports mean ± std; an already fitted encoder has one split and is left out of those.
     """
-    if repeats < 1 or bootstrap < 0:
+    if repeats < 1 or bootstrap < 0 or min_units < 2:
         raise ConfigError(
-            "repeats/bootstrap", "repeats >= 1 and bootstrap >= 0", (repeats, bootstrap)
+            "repeats/bootstrap/min_units",
+            "repeats >= 1, bootstrap >= 0 and min_units >= 2",
+            (repeats, bootstrap, min_units),
         )
     split = _split_of(zoo, methods, splits)
     targets = zoo_targets(zoo)
-    fitted, test_ids, models = _probe_once(zoo, methods, split, targets, epochs)
+    fitted, test_rows, models = _probe_once(zoo, methods, split, targets, epochs)
     report = ProbeReport({}, targets, models=models)
+    units, unit = unit_keys(zoo, split, test_rows)
     report.split = {
         "kind": split.kind,
         "seed": split.config.seed,
         "group_by": list(split.grouped_by),
         "siblings": len(siblings_across(zoo, split)),
+        "unit": unit,
+        "test_units": count_units(units),
+        "min_units": min_units,
     }
-    resamples = model_resamples(test_ids, bootstrap, seed) if bootstrap else []
+    enough = report.split["test_units"] >= min_units
+    resamples = unit_resamples(units, bootstrap, seed) if bootstrap and enough else []
     for name, fit in fitted.items():
         report.scores[name] = fit.scores
         if fit.unconverged:
@@ -156,24 +182,24 @@ def _repeated(zoo, methods, config, targets, epochs, repeats):  # noqa: ANN001, 
 
 
 def _probe_once(zoo, methods, split, targets, epochs):  # noqa: ANN001, ANN202
-    """({method: _Fitted}, test rows' model ids, {split: model ids}) on one split."""
+    """({method: _Fitted}, test rows, {split: model ids}) on one split."""
     rows = {s: split.rows(zoo, s, epochs) for s in ("train", "val", "test")}
-    if min(len(r) for r in rows.values()) == 0:
-        raise ConfigError(
-            "zoo",
-            "models in each of the train, val and test splits",
-            {s: len(r) for s, r in rows.items()},
-            fix="Probe a zoo with more models (or more groups of models sharing seed and init)",
-        )
+    model_ids = zoo.column("model_id")
+    counts = {s: len(set(model_ids[r].tolist())) for s, r in rows.items()}
+    check_part_sizes(counts, PROBE_MINIMUM, split.kind, "to probe")
     out = {}
     for method in methods:
         features = method.for_split(zoo, split) if hasattr(method, "for_split") else method
         features.fit(zoo, rows["train"])
         X = {s: features.transform(zoo, r) for s, r in rows.items()}
         out[method.name] = _fit_targets(zoo, X, rows, targets)
-    model_ids = zoo.column("model_id")
     models = {s: sorted(set(model_ids[r].tolist())) for s, r in rows.items()}
-    return out, model_ids[rows["test"]], models
+    return out, rows["test"], models
+
+
+# fewer models than this in a part: a probe cannot be fitted, tuned or scored (R² over the
+# checkpoints of one test model measures its epochs, not models)
+PROBE_MINIMUM = {"train": 2, "val": 1, "test": 2}
 
 
 def _fit_targets(zoo: Zoo, X: dict, rows: dict, targets: list[Target]) -> _Fitted:

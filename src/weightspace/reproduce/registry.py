@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from weightspace.errors import ConfigError
+from weightspace.stats import NOISE, TOO_FEW, verdict
 
 
 @dataclass(frozen=True)
 class Row:
     """One compared number: the paper's value (as printed there) beside ours, with our 95 %
-    interval where there is one."""
+    interval where there is one, and for a difference the verdict its interval gives against
+    the published direction (`judge`)."""
 
     measure: str
     paper: str
@@ -33,12 +35,26 @@ class Row:
     low: float = math.nan
     high: float = math.nan
     note: str = ""
+    verdict: str = ""  # AS_PUBLISHED, OPPOSITE, or what `stats.verdict` said; "" = not judged
 
     def ours_text(self) -> str:
         text = f"{self.ours:.3f}"
         if math.isfinite(self.low):
             text += f" [{self.low:.3f}, {self.high:.3f}]"
         return text
+
+
+AS_PUBLISHED, OPPOSITE = "as published", "opposite of published"
+
+
+def judge(low: float, high: float, expected: str) -> str:
+    """The verdict on a difference's interval against the published direction ``expected``
+    (`stats.HIGHER` or `stats.LOWER`): "as published" only when the interval excludes 0 on the
+    published side; never from a point estimate."""
+    found = verdict(low, high)
+    if found in (NOISE, TOO_FEW):
+        return found
+    return AS_PUBLISHED if found == expected else OPPOSITE
 
 
 @dataclass
@@ -105,7 +121,11 @@ def markdown(result: Result, reproduction: Reproduction, command: str, wall_s: f
     if result.setup:
         lines.append(f"setup: {result.setup}")
     lines += ["", "| measure | paper | ours [95 % interval] | note |", "|---|---|---|---|"]
-    lines += [f"| {r.measure} | {r.paper} | {r.ours_text()} | {r.note} |" for r in result.rows]
+    lines += [
+        f"| {r.measure} | {r.paper} | {r.ours_text()} | "
+        f"{'; '.join(t for t in (r.verdict, r.note) if t)} |"
+        for r in result.rows
+    ]
     for table in result.tables:
         lines += ["", table]
     lines += [""] + [f"- {n}" for n in result.notes]

@@ -201,6 +201,37 @@ def _group_keys(zoo, factors: Sequence[str]) -> np.ndarray:  # noqa: ANN001
     return np.array(["\x1f".join(values) for values in zip(*columns, strict=True)])
 
 
+def check_part_sizes(
+    counts: dict[str, int], minimum: dict[str, int], kind: str, action: str
+) -> None:
+    """Raise ConfigError when a part of a split holds fewer models than ``minimum`` asks for
+    ``action`` (e.g. "to probe"); ``counts`` is the models per part, ``kind`` the split's."""
+    short = {s: n for s, n in counts.items() if n < minimum.get(s, 0)}
+    if short:
+        wanted = ", ".join(f"{s} >= {n}" for s, n in minimum.items())
+        raise ConfigError(
+            "zoo",
+            f"enough models in each part of the {kind} split {action} ({wanted})",
+            counts,
+            fix="Use a zoo with more models (or more groups of models sharing seed and init), "
+            "or change the split's fractions",
+        )
+
+
+def unit_keys(zoo, split: Split, rows: np.ndarray) -> tuple[np.ndarray, str]:  # noqa: ANN001
+    """The independent unit of each of ``rows`` under ``split`` and the unit's name: the group
+    (the row's values of ``split.grouped_by``) on a grouped split whose groups hold several
+    models, the model otherwise (a plain split, or a zoo of random seeds where every group is
+    one model). An interval resamples these units, never the rows of one of them."""
+    rows = np.asarray(rows, dtype=int)
+    models = np.asarray(zoo.column("model_id"))[rows].astype(str)
+    if split.grouped_by:
+        groups = _group_keys(zoo, split.grouped_by)[rows]
+        if len(np.unique(groups)) < len(np.unique(models)):  # else every group is one model
+            return groups, "group"
+    return models, "model"
+
+
 def siblings_across(zoo, split: Split, factors: Sequence[str] = SIBLINGS) -> list[tuple[int, int]]:  # noqa: ANN001
     """(train model, test model) pairs that share every one of ``factors``: the leaks of a split.
 
