@@ -26,7 +26,7 @@ from weightspace.diagnose import (
 )
 from weightspace.diagnose.connectivity import _recalibrate, curve_errors
 from weightspace.diagnose.hessian import batched_hvp, hessian_metrics
-from weightspace.diagnose.tree import SHAPES, _leaf_path
+from weightspace.diagnose.tree import SHAPES, BaselineTree, _leaf_path
 
 
 def _small_stack(n: int = 2) -> tuple[Stack, torch.Tensor, torch.Tensor]:
@@ -246,3 +246,75 @@ def test_published_csv_layout_gives_the_derived_labels(tmp_path):
         read_metrics(tmp_path / "flipped.csv")["bs_failure"].tolist()
         != derived["bs_failure"].tolist()
     )
+
+
+def _published_grid(label_of, widths=(2, 3, 4, 8), batches=(16, 64, 256), datas=(1, 2, 5, 10),
+                    seed: int = 0) -> dict:  # fmt: skip
+    """A small table in the published CSV layout (CIFAR-10: 5,000 images per data tenth; the
+    narrowest model has 11,420 parameters, "0.011 M"); ``label_of(width, bs, data)`` gives the
+    three labels, so a test controls what each feature can explain."""
+    rng = np.random.default_rng(seed)
+    grid = np.array([(w, b, d) for w in widths for b in batches for d in datas], dtype=float)
+    table = {name: rng.normal(size=len(grid)) for name in PUBLISHED_COLUMNS}
+    table["width"], table["bs"], table["data"] = grid.T
+    table["data_amount"] = 5000 * table["data"]
+    table["para_amount"] = np.round(11420 * (table["width"] / 2) ** 2)
+    for name in ("data_amount", "para_amount", "bs"):
+        table["log_" + name] = np.log(table[name])
+    for i, name in enumerate(("bs_failure", "width_vs_batch", "data_vs_batch")):
+        table[name] = np.array([label_of(*row)[i] for row in grid], dtype=object)
+    return table
+
+
+def _share(labels: np.ndarray, value: str) -> float:
+    labels = labels[labels != "optimal"]
+    return float((labels == value).mean())
+
+
+@pytest.mark.parametrize(
+    ("question", "label", "majority"),
+    [("width", "width_vs_batch", "width"), ("data", "data_vs_batch", "data")],
+)
+def test_q2_hyperparameter_tree_sees_only_the_published_feature(question, label, majority):
+    # width vs batch decided by the model size, data vs batch by the data amount: the released
+    # scripts give the width question's tree only log_data_amount and the data question's only
+    # log_para_amount, so neither can read its answer off the feature (the old default used
+    # both features for every question and scored 100 % here)
+    def label_of(width, bs, data):
+        return ("small", "width" if width < 8 else "batch", "data" if data < 10 else "batch")
+
+    table = _published_grid(label_of)
+    config = EvaluateConfig(question=question, pairs=100, seeds=(42,), min_width=0)
+    results = evaluate(table, table, config)
+    assert results["hyperparameter"]["mean"] == pytest.approx(_share(table[label], majority))
+    assert results["hyperparameter"]["mean"] < 0.9
+    both = evaluate(table, table, EvaluateConfig(**{**config.__dict__, "hyperparameters": "both"}))
+    assert both["hyperparameter"]["mean"] == 1.0  # the option keeps the old feature set
+
+
+def test_temperature_hyperparameter_tree_keeps_both_features():
+    # negative control: the temperature question's tree sees data amount and parameter count
+    def label_of(width, bs, data):
+        return ("small" if (width < 4) != (data < 5) else "large", "width", "data")
+
+    table = _published_grid(label_of)
+    results = evaluate(table, table, EvaluateConfig(pairs=100, seeds=(42,)))
+    assert results["hyperparameter"]["mean"] == 1.0
+
+
+def test_score_drops_optimal_rows_like_evaluate():
+    known = np.array([0.3, -12.0, 6.2])
+    table = _synthetic("temperature", known)
+    tree = MDTree("temperature", search="scan", passes=2).fit(table)
+    assert tree.score(table) == 1.0
+    with_optimal = dict(table, bs_failure=table["bs_failure"].astype(object).copy())
+    with_optimal["bs_failure"][::5] = "optimal"  # never predicted; the paper drops these rows
+    assert tree.score(with_optimal) == 1.0
+    config = EvaluateConfig(pairs=100, seeds=(42,), search="scan", passes=2)
+    per_seed = evaluate(with_optimal, with_optimal, config)["md"]["per_seed"][0]
+    assert per_seed == pytest.approx(tree.fit(with_optimal).score(with_optimal))
+    baseline = BaselineTree("landscape", "bs_failure").fit(with_optimal)
+    assert "optimal" not in baseline.tree_.classes_  # not fitted on the rows that do not count
+    kept = with_optimal["bs_failure"] != "optimal"
+    expected = baseline.score({k: v[kept] for k, v in with_optimal.items()})
+    assert baseline.score(with_optimal) == pytest.approx(expected)

@@ -110,3 +110,89 @@ def test_label_noise_flips_only_training_labels():
     assert (clean.test_y == noisy.test_y).all() and (clean.val_y == noisy.val_y).all()
     again = load_dataset(DatasetConfig("digits", label_noise=0.1))
     assert (again.train_y == noisy.train_y).all()  # seeded
+
+
+def _published_csv(path, seed: int = 0) -> dict:
+    """A small table in the released CSV layout: widths 2 (11,420 parameters, the paper's
+    "0.011 M") to 8, data tenths of 5,000 images, labels derived from its test accuracies."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from weightspace.diagnose import derive_labels
+
+    rng = np.random.default_rng(seed)
+    grid = np.array([(w, b, d) for w in (2, 3, 4, 8) for b in (16, 64, 256) for d in (1, 2, 5, 10)],
+                    dtype=float)  # fmt: skip
+    table = {name: rng.normal(size=len(grid)) for name in PUBLISHED_COLUMNS}
+    table["width"], table["bs"], table["data"] = grid.T
+    table["data_amount"] = 5000 * table["data"]
+    table["para_amount"] = np.round(11420 * (table["width"] / 2) ** 2)
+    table["test_acc"] = rng.uniform(50, 90, len(grid))
+    table["train_error"] = rng.uniform(0, 2, len(grid))
+    table.update(derive_labels(table["width"], table["bs"], table["data"], table["test_acc"]))
+    pcsv.write_csv(pa.table({c: list(table[c]) for c in PUBLISHED_COLUMNS}), path)
+    return table
+
+
+def _fit_rows(capsys) -> int:
+    line = capsys.readouterr().out.splitlines()[0]
+    return int(line.split("fit on ")[1].split()[0])
+
+
+def test_paper_cases_run_by_name(tmp_path, capsys):
+    path = str(_published_csv(tmp_path / "clean.csv") and tmp_path / "clean.csv")
+    table = read_metrics(path)
+    usable = table["bs_failure"] != "optimal"
+    run = ["diagnose", "evaluate", "--train", path, "--test", path, "--seeds", "42"]
+    # params <= 0.011 M: the narrowest models (11,420 parameters = 0.011 M to 3 decimals)
+    assert main([*run, "--case", "params-le-0.011M"]) == 0
+    assert _fit_rows(capsys) == int((usable & (table["width"] == 2)).sum())
+    # the default --max-params (11,000, "0.011 M") selects the same rows on the paper's layout
+    assert main([*run, "--protocol", "scale-params"]) == 0
+    assert _fit_rows(capsys) == int((usable & (table["width"] == 2)).sum())
+    assert main([*run, "--protocol", "scale-params", "--params-digits", "-1"]) == 2  # exact
+    capsys.readouterr()
+    assert main([*run, "--case", "data-le-5k"]) == 0  # data <= 5,000 images
+    assert _fit_rows(capsys) == int((usable & (table["data_amount"] <= 5000)).sum())
+    assert main([*run, "--case", "random-configs", "--pairs", "2"]) == 0  # flags override
+    pairs = {(d, w) for d, w in zip(table["data"], table["width"], strict=True)}
+    assert _fit_rows(capsys) < usable.sum() and len(pairs) > 2
+    assert main([*run, "--case", "no-such-case"]) == 2
+
+
+def test_random_data_fractions_fit_on_whole_fractions(tmp_path, capsys):
+    from weightspace.diagnose.protocols import case_config, fitting_rows, usable
+
+    table = _published_csv(tmp_path / "clean.csv")
+    config = case_config("random-data-fractions", question="width")
+    assert config.protocol == "data-fractions" and config.fractions == 1
+    rows = usable(table, config)
+    chosen = set()
+    for seed in config.seeds:
+        fit = fitting_rows(rows, config, seed)
+        (fraction,) = set(fit["data"].tolist())  # one whole data fraction, all widths and batches
+        assert len(fit["data"]) == int((rows["data"] == fraction).sum())
+        chosen.add(fraction)
+    assert len(chosen) > 1  # each seed draws its own fraction
+    path = str(tmp_path / "clean.csv")
+    args = ["diagnose", "evaluate", "--train", path, "--test", path, "--question", "width"]
+    assert main([*args, "--case", "random-data-fractions", "--fractions", "2"]) == 0
+    assert "hyperparam tree" in capsys.readouterr().out
+
+
+def test_paper_table_runs_every_case(tmp_path, capsys):
+    from weightspace.diagnose.protocols import CASES, PAPER_TABLE
+
+    clean, noisy = tmp_path / "clean.csv", tmp_path / "noise.csv"
+    _published_csv(clean, seed=0), _published_csv(noisy, seed=1)
+    out_json = tmp_path / "table.json"
+    args = ["diagnose", "evaluate", "--train", str(clean), "--test", str(noisy), "--seeds", "42"]
+    assert main([*args, "--paper-table", "--json", str(out_json)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[2:]] == [c.split() for c, *_ in PAPER_TABLE]
+    assert "87.70)" in lines[2] and "78.16)" in lines[6]  # published figures beside ours
+    saved = json.loads(out_json.read_text())["results"]
+    assert [r["name"] for r in saved] == [name for _, _, name, _ in PAPER_TABLE]
+    assert main(["diagnose", "evaluate", "--help"]) == 0
+    text = "".join(capsys.readouterr().out.split())  # argparse may wrap at a hyphen
+    assert all(name in text for name in CASES)  # the help names every case

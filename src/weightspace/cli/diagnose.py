@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.cli.common import config_flags, defer, group
+from weightspace.config import config_from_args
 
 
 def _grid(args: argparse.Namespace) -> None:
@@ -49,10 +49,17 @@ def _fit(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from weightspace.diagnose import EvaluateConfig, evaluate, format_results, read_metrics
+    from weightspace.diagnose.protocols import case_config, format_paper_table, paper_table
 
-    config = config_from_args(EvaluateConfig, args)
-    results = evaluate(read_metrics(args.train), read_metrics(args.test), config)
-    print(format_results(results, config))
+    base = case_config(args.case) if args.case else None  # flags override the case's settings
+    config = config_from_args(EvaluateConfig, args, base=base)
+    train, test = read_metrics(args.train), read_metrics(args.test)
+    if args.paper_table:
+        results = paper_table(train, test, config)
+        print(format_paper_table(results))
+    else:
+        results = evaluate(train, test, config)
+        print(format_results(results, config))
     if args.json:
         from weightspace.zoo.storage import atomic_write_json
 
@@ -77,17 +84,25 @@ def _model(args: argparse.Namespace) -> None:
         print("  metrics: " + json.dumps({k: round(float(v), 4) for k, v in shown.items()}))
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    from weightspace.diagnose import EvaluateConfig, GridConfig, MetricsConfig
+def _preset_flag(grid: argparse.ArgumentParser) -> None:
     from weightspace.diagnose.grid import GRID_PRESETS
+
+    grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
+
+
+def _question_flag(fit: argparse.ArgumentParser) -> None:
     from weightspace.diagnose.tree import SHAPES
 
+    fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     sub = group(commands, "diagnose", "why a model fell short: loss-landscape metrics, MD tree")
     grid = sub.add_parser("grid", help="train a width x batch x data grid (one zoo per cell)")
-    grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
+    defer(grid, _preset_flag)  # the names and config classes live next to torch code
     grid.add_argument("--out", required=True, help="grid directory (resumed if partial)")
     grid.add_argument("--quiet", action="store_true")
-    add_config_arguments(grid, GridConfig)
+    config_flags(grid, "weightspace.diagnose:GridConfig")
     grid.set_defaults(run=_grid)
 
     metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")
@@ -95,12 +110,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--out", required=True, help="TABLE.parquet")
     metrics.add_argument("--overwrite", action="store_true")
     metrics.add_argument("--quiet", action="store_true")
-    add_config_arguments(metrics, MetricsConfig)
+    config_flags(metrics, "weightspace.diagnose:MetricsConfig")
     metrics.set_defaults(run=_metrics)
 
     fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes FITTED.json")
     fit.add_argument("--train", required=True, help="metrics table (.parquet or published .csv)")
-    fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
+    defer(fit, _question_flag)
     fit.add_argument(
         "--search",
         choices=("bounded", "scan"),
@@ -117,11 +132,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--train", required=True, help="table to fit on (.parquet or .csv)")
     ev.add_argument("--test", required=True, help="table to score on (.parquet or .csv)")
     ev.add_argument("--json", help="also write the results here")
-    add_config_arguments(ev, EvaluateConfig)
+    ev.add_argument(
+        "--case",
+        metavar="NAME",
+        help="one of the paper's cases: random-configs, data-le-5k, params-le-0.011M, "
+        "random-data-fractions (flags given too override its settings)",
+    )
+    ev.add_argument(
+        "--paper-table",
+        action="store_true",
+        help="run the paper's five cases and print them beside its published accuracies",
+    )
+    config_flags(ev, "weightspace.diagnose:EvaluateConfig")
     ev.set_defaults(run=_evaluate)
 
     model = sub.add_parser("model", help="diagnose the configuration(s) of a zoo with a tree")
     model.add_argument("checkpoint", help="a zoo directory holding >= 2 seeds of a configuration")
     model.add_argument("--tree", required=True, help="FITTED.json from `diagnose fit`")
-    add_config_arguments(model, MetricsConfig)
+    config_flags(model, "weightspace.diagnose:MetricsConfig")
     model.set_defaults(run=_model)

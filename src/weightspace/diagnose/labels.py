@@ -12,6 +12,19 @@ import numpy as np
 
 RFI = ("rfi_inc_temp", "rfi_dec_temp", "rfi_width", "rfi_data")
 LABELS = ("bs_failure", "width_vs_batch", "data_vs_batch")
+NOT_COUNTED = "optimal"  # no failure to diagnose: the paper leaves these rows out
+
+
+def counted(labels: np.ndarray) -> np.ndarray:
+    """The rows that count (a boolean mask): every row not labelled 'optimal'.
+
+    The paper drops 'optimal' rows before fitting and scoring (a tree never predicts that
+    label); fitting, `MDTree.score` and `evaluate` all select rows with this one function.
+
+        >>> counted(np.array(["small", "optimal", "large"])).tolist()
+        [True, False, True]
+    """
+    return np.asarray(labels).astype(str) != NOT_COUNTED
 
 
 def _rfi(
@@ -29,7 +42,7 @@ def _rfi(
 
 def _compare(first: np.ndarray, second: np.ndarray, names: tuple[str, str]) -> np.ndarray:
     """names[0] where first > second, names[1] where smaller, 'optimal' on a tie."""
-    out = np.full(len(first), "optimal", dtype=object)
+    out = np.full(len(first), NOT_COUNTED, dtype=object)
     out[first > second] = names[0]
     out[first < second] = names[1]
     return out

@@ -1,9 +1,11 @@
 """Transfer protocols of the MD-tree paper: fit on one collection, score on another.
 
 ``dataset``: fit on the configurations of k random (data, width) pairs of the training
-collection (all their batch sizes), score on the whole test collection. ``scale-data`` /
+collection (all their batch sizes), score on the whole test collection. ``data-fractions``: fit
+on k random data fractions (all their widths and batch sizes). ``scale-data`` /
 ``scale-params``: fit only on configurations with little data or few parameters. Rows labelled
-'optimal' are left out of fitting and scoring. Each seed draws its own pairs; results are means.
+'optimal' are left out of fitting and scoring (`labels.counted`). Each seed draws its own
+sample; results are means. `CASES` names the paper's cases (its released benchmark table).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Literal
 
 import numpy as np
 
+from weightspace.diagnose.labels import counted
 from weightspace.diagnose.tables import Table, columns, select
 from weightspace.diagnose.tree import SHAPES, BaselineTree, MDTree
-from weightspace.errors import ConfigError
+from weightspace.errors import ConfigError, check_choice
 
 METHODS = ("md", "validation", "hyperparameter", "landscape")
 
@@ -27,12 +30,29 @@ class EvaluateConfig:
     question: Literal["temperature", "temperature-cka", "width", "data"] = field(
         default="temperature", metadata={"help": "the failure to diagnose"}
     )
-    protocol: Literal["dataset", "scale-data", "scale-params"] = field(
+    protocol: Literal["dataset", "data-fractions", "scale-data", "scale-params"] = field(
         default="dataset", metadata={"help": "how the fitting rows are chosen"}
     )
     pairs: int = field(default=8, metadata={"help": "(data, width) pairs fitted on (dataset)"})
+    fractions: int = field(
+        default=1, metadata={"help": "data fractions fitted on (data-fractions)"}
+    )
     max_data: float = field(default=5000, metadata={"help": "largest data amount (scale-data)"})
     max_params: float = field(default=11000, metadata={"help": "most parameters (scale-params)"})
+    params_digits: int = field(
+        default=3,
+        metadata={
+            "help": "scale-params compares parameter counts in millions rounded to this many "
+            "decimals, as the paper's '0.011 M' (11,420 -> 0.011); -1: exact counts"
+        },
+    )
+    hyperparameters: Literal["published", "both"] = field(
+        default="published",
+        metadata={
+            "help": "hyperparameter tree features: the released scripts' (both for temperature, "
+            "log data amount for width, log parameter count for data) or both for every question"
+        },
+    )
     min_width: int = field(
         default=-1, metadata={"help": "leave out narrower models; -1: the question's default"}
     )
@@ -54,6 +74,10 @@ class EvaluateConfig:
             raise ConfigError("passes", "an integer >= 1", self.passes)
         if self.pairs < 1:
             raise ConfigError("pairs", "an integer >= 1", self.pairs)
+        if self.fractions < 1:
+            raise ConfigError("fractions", "an integer >= 1", self.fractions)
+        if not -1 <= self.params_digits <= 6:
+            raise ConfigError("params_digits", "an integer from -1 to 6", self.params_digits)
         if not self.seeds:
             raise ConfigError("seeds", "at least one seed", self.seeds)
 
@@ -62,9 +86,17 @@ def usable(table: Table, config: EvaluateConfig) -> Table:
     """The rows a question is asked about: labelled non-optimal, wide enough."""
     shape = SHAPES[config.question]
     min_width = shape.min_width if config.min_width < 0 else config.min_width
-    labels = np.asarray(table[shape.label]).astype(str)
-    keep = (labels != "optimal") & (np.asarray(table["width"], dtype=float) >= min_width)
+    keep = counted(table[shape.label]) & (np.asarray(table["width"], dtype=float) >= min_width)
     return select(table, keep)
+
+
+def _params(table: Table, digits: int) -> np.ndarray:
+    """Parameter counts, rounded to ``digits`` decimals in millions (-1: exact)."""
+    amount = columns(table, ["para_amount"], "scale-params protocol")[:, 0]
+    if digits < 0:
+        return amount
+    unit = 10.0 ** (6 - digits)  # 0.001 M = 1,000 parameters for 3 decimals
+    return np.round(amount / unit) * unit
 
 
 def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
@@ -73,10 +105,13 @@ def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
         amount = columns(table, ["data_amount"], "scale-data protocol")[:, 0]
         return select(table, amount <= config.max_data)
     if config.protocol == "scale-params":
-        amount = columns(table, ["para_amount"], "scale-params protocol")[:, 0]
-        return select(table, amount <= config.max_params)
-    pairs = sorted(set(zip(table["data"].tolist(), table["width"].tolist(), strict=True)))
+        return select(table, _params(table, config.params_digits) <= config.max_params)
     rng = np.random.default_rng(seed)
+    if config.protocol == "data-fractions":
+        fractions = np.unique(np.asarray(table["data"], dtype=float))
+        chosen = fractions[rng.permutation(len(fractions))[: config.fractions]]
+        return select(table, np.isin(np.asarray(table["data"], dtype=float), chosen))
+    pairs = sorted(set(zip(table["data"].tolist(), table["width"].tolist(), strict=True)))
     chosen = {pairs[i] for i in rng.permutation(len(pairs))[: config.pairs]}
     keep = np.array([p in chosen for p in zip(table["data"], table["width"], strict=True)])
     return select(table, keep)
@@ -103,12 +138,13 @@ def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dic
         if len(fit[label]) == 0:
             raise ConfigError(
                 "--protocol", "a protocol that leaves rows to fit on", config.protocol,
-                "Raise --max-data / --max-params",
+                "Raise --max-data / --max-params (or --params-digits)",
             )  # fmt: skip
         sizes.append(len(fit[label]))
         scores["md"].append(md_tree(config).fit(fit).score(test))
         for features in METHODS[1:]:
-            tree = BaselineTree(features, label, seed).fit(fit)
+            tree = BaselineTree(features, label, seed, hyperparameters=config.hyperparameters)
+            tree.fit(fit)
             scores[features].append(tree.score(test))
     return {
         m: {
@@ -134,4 +170,71 @@ def format_results(results: dict[str, dict], config: EvaluateConfig) -> str:
     for m, r in results.items():
         per = " ".join(f"{100 * s:.1f}" for s in r["per_seed"])
         lines.append(f"{names[m]:<16}{100 * r['mean']:>11.2f}  {per}")
+    return "\n".join(lines)
+
+
+CASES = {
+    "random-configs": (
+        "case 1: k random (data, width) pairs, 8 pairs = 96 configurations",
+        {"protocol": "dataset", "pairs": 8},
+    ),
+    "data-le-5k": (
+        "cases 2 and 5: scale transfer, training data <= 5,000 images",
+        {"protocol": "scale-data", "max_data": 5000},
+    ),
+    "params-le-0.011M": (
+        "case 3: scale transfer, params <= 0.011 M in millions to 3 decimals (width 2, 11,420)",
+        {"protocol": "scale-params", "max_params": 11000, "params_digits": 3},
+    ),
+    "random-data-fractions": (
+        "case 4: k random data fractions (all widths, batch sizes), 1 fraction = 167 configs",
+        {"protocol": "data-fractions", "fractions": 1},
+    ),
+}
+
+
+def case_config(name: str, **settings: object) -> EvaluateConfig:
+    """The config of one of the paper's cases (`CASES`); ``settings`` override its values."""
+    check_choice("--case", name, tuple(CASES))
+    return EvaluateConfig(**{**CASES[name][1], **settings})  # type: ignore[arg-type]
+
+
+# The paper's results table (the released benchmark's Table B: CIFAR-10 ResNet-18, fit on the
+# clean collection, scored on the 10 % label-noise one): case, question, case name, and the
+# published accuracies (%) of the hyperparameter tree, the validation tree and the MD tree.
+PAPER_TABLE = (
+    ("case 1", "temperature", "random-configs", (49.56, 72.82, 87.70)),
+    ("case 2", "temperature", "data-le-5k", (64.74, 51.73, 75.89)),
+    ("case 3", "temperature", "params-le-0.011M", (60.12, 67.55, 82.56)),
+    ("case 4", "width", "random-data-fractions", (53.54, 55.79, 74.10)),
+    ("case 5", "width", "data-le-5k", (53.54, 63.61, 78.16)),
+)
+SHARED = ("seeds", "search", "bounds", "passes", "hyperparameters", "min_width")
+
+
+def paper_table(train: Table, test: Table, config: EvaluateConfig | None = None) -> list[dict]:
+    """Every case of `PAPER_TABLE` on two tables; ``config`` gives the settings the cases
+    share (seeds, threshold fit, hyperparameter features, min width)."""
+    shared = {k: getattr(config or EvaluateConfig(), k) for k in SHARED}
+    rows = []
+    for case, question, name, published in PAPER_TABLE:
+        results = evaluate(train, test, case_config(name, question=question, **shared))
+        rows.append({"case": case, "question": question, "name": name, "results": results,
+                     "published": dict(zip(("hyperparameter", "validation", "md"), published,
+                                           strict=True))})  # fmt: skip
+    return rows
+
+
+def format_paper_table(rows: list[dict]) -> str:
+    """Plain text: per case, fit rows and our accuracy (%) beside the published one."""
+    methods = (("md", "MD tree"), ("validation", "validation"), ("hyperparameter", "hyperparam"))
+    lines = [f"{'case':<8}{'question':<13}{'case name':<23}{'fit':>6}"
+             + "".join(f"{label:>20}" for _, label in methods),
+             f"{'':<50}" + "ours (paper)".rjust(20) * len(methods)]  # fmt: skip
+    for row in rows:
+        fit = np.mean(row["results"]["md"]["fit_rows"])
+        cells = [f"{100 * row['results'][m]['mean']:.2f} ({row['published'][m]:.2f})"
+                 for m, _ in methods]  # fmt: skip
+        lines.append(f"{row['case']:<8}{row['question']:<13}{row['name']:<23}{fit:>6.0f}"
+                     + "".join(f"{c:>20}" for c in cells))  # fmt: skip
     return "\n".join(lines)
