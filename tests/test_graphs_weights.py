@@ -170,7 +170,32 @@ def test_cli_graphs_probe_adds_rows_to_the_probe_table(zoo, tmp_path, capsys):
 
     scores = json.loads(out.read_text())
     scores = scores.get("scores", scores)  # the report's JSON: the scores by method
-    assert {"W", "s(W)", "DBGNN (weight graph)", "MPNN (weight graph)"} <= set(scores)
-    assert "DBGNN (weight graph)" in capsys.readouterr().out
+    supervised = {"DBGNN (weight graph, supervised)", "MPNN (weight graph, supervised)"}
+    assert {"W", "s(W)"} | supervised <= set(scores)
+    text = capsys.readouterr().out
+    assert "| DBGNN (weight graph, supervised) ‡ |" in text and "‡ supervised" in text
+    assert "| s(W) |" in text  # a baseline is not marked
     assert main(args) == 2  # --out exists
     assert main([*args[:-1], "0", "--overwrite"]) == 2  # zero epochs
+
+
+def test_inner_hold_out_keeps_siblings_together(tmp_path):
+    from weightspace.graphs.weight_probe import _hold_out_groups
+
+    config = tiny_config(seeds=4, epochs=1, lr=[1e-3, 3e-3], shard_size=8)
+    siblings = create_zoo(config, tmp_path / "grid", progress=False)  # 4 groups of 2 models
+    rows = np.arange(len(siblings))
+    for seed in range(4):
+        kept, held = _hold_out_groups(siblings, rows, 0.25, seed)
+        assert len(held) and len(kept) and not set(kept) & set(held)
+        seeds = siblings.column("seed")
+        assert not set(seeds[kept]) & set(seeds[held])  # no sibling on both sides
+    # negative control: holding out models one by one puts some sibling on both sides
+    rng = np.random.default_rng(0)
+    ids = siblings.column("model_id")
+    straddles = []
+    for _ in range(8):
+        held_ids = rng.permutation(np.unique(ids))[:2]
+        held_mask = np.isin(ids, held_ids)
+        straddles.append(bool(set(seeds[held_mask]) & set(seeds[~held_mask])))
+    assert any(straddles)

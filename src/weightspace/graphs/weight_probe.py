@@ -1,8 +1,10 @@
 """A graph network over weight graphs, trained to predict zoo properties, as probe features.
 
 `WeightGraphFeatures` has the probe protocol (``fit(zoo, rows)`` / ``transform(zoo, rows)``),
-so it enters `run_probes`' table next to W, s(W) and SANE with the same model splits. ``fit``
-sees only the training rows: it holds out a share of the training *models* to pick the epoch,
+so it enters `run_probes`' table next to W, s(W) and SANE with the same model splits -- as a
+*supervised* row, marked so in every table: it is trained on the targets it is scored on. ``fit``
+sees only the training rows: it holds out a share of the training models (by group of siblings)
+to pick the epoch,
 trains a DBGNN (or an MPNN) to regress the standardized targets (test accuracy, epoch,
 generalization gap) from the weight graph, and ``transform`` returns the pooled node states
 followed by the predicted targets; the table's linear probes read those.
@@ -22,6 +24,7 @@ from weightspace.graphs.mpnn import MPNN
 from weightspace.graphs.training import FitConfig, fit_model
 from weightspace.graphs.weight_graph import weight_graph_layout
 from weightspace.tokens.dataset import zoo_spec
+from weightspace.tokens.splits import SIBLINGS, group_keys
 from weightspace.zoo.reader import Zoo
 
 GRAPH_MODELS = {"dbgnn": DBGNN, "mpnn": MPNN}
@@ -75,11 +78,18 @@ class WeightGraphConfig:
 
 
 class WeightGraphFeatures:
-    """Probe features from a graph network trained on the weight graphs of the training rows."""
+    """Probe features from a graph network trained on the weight graphs of the training rows.
+
+    Unlike W, s(W) or a self-supervised embedding, these features are *supervised*: the network
+    is trained on the very targets the table probes (``supervised = True``; tables mark the
+    row). Its inner hold-out keeps groups of siblings (same seed and init) together.
+    """
+
+    supervised = True
 
     def __init__(self, config: WeightGraphConfig | None = None, name: str | None = None) -> None:
         self.config = config or WeightGraphConfig()
-        self.name = name or f"{self.config.model.upper()} (weight graph)"
+        self.name = name or f"{self.config.model.upper()} (weight graph, supervised)"
 
     def fit(self, zoo: Zoo, rows: np.ndarray) -> WeightGraphFeatures:
         c = self.config
@@ -95,7 +105,7 @@ class WeightGraphFeatures:
         sample = self.layout_.graphs(flat[: min(len(flat), 256)])
         self.x_mean_, self.x_std_ = _column_stats(sample.x)
         self.e_mean_, self.e_std_ = _column_stats(sample.edge_attr)
-        fit_items, val_items = _hold_out_models(zoo.column("model_id")[rows], c.holdout, c.seed)
+        fit_items, val_items = _hold_out_groups(zoo, rows, c.holdout, c.seed)
         torch.manual_seed(c.seed)
         self.model_ = GRAPH_MODELS[c.model](c.network(self.layout_.node_dim, self.layout_.edge_dim))
         target = (y - self.y_mean_) / self.y_std_
@@ -139,13 +149,23 @@ def _column_stats(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values.mean(0), torch.where(std > 1e-8, std, torch.ones_like(std))
 
 
-def _hold_out_models(
-    model_ids: np.ndarray, share: float, seed: int
+def _hold_out_groups(
+    zoo: Zoo, rows: np.ndarray, share: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Item positions of the kept and the held-out training models (all checkpoints together)."""
-    ids = np.unique(model_ids)
-    held = np.random.default_rng(seed).permutation(ids)[: max(1, round(share * len(ids)))]
-    if len(held) == len(ids):
-        raise ConfigError("zoo", "at least 2 models in the training split", len(ids))
-    mask = np.isin(model_ids, held)
+    """Item positions (into ``rows``) of the kept and the held-out training checkpoints: a
+    ``share`` of the training models is held out by group of siblings (same seed and init, as
+    the zoo's grouped split does), every checkpoint of a model on one side."""
+    model_ids = zoo.column("model_id")[rows]
+    factors = tuple(f for f in SIBLINGS if f in zoo.table.column_names)
+    groups = group_keys(zoo, factors)[rows] if factors else model_ids.astype(str)
+    keys = np.unique(groups)
+    held = np.random.default_rng(seed).permutation(keys)[: max(1, round(share * len(keys)))]
+    if len(held) == len(keys):
+        raise ConfigError(
+            "zoo",
+            "at least 2 groups of models (same seed and init) in the training split",
+            len(keys),
+            fix="Use a zoo with more seeds",
+        )
+    mask = np.isin(groups, held)
     return np.flatnonzero(~mask), np.flatnonzero(mask)

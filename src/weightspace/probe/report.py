@@ -59,6 +59,7 @@ class ProbeReport:
     split: dict = field(default_factory=dict)  # kind, seed, siblings across train/test
     marks: dict[str, dict[str, bool]] = field(default_factory=dict)  # `beaten`, when stored
     unconverged: dict[str, list[str]] = field(default_factory=dict)  # method -> target keys
+    supervised: list[str] = field(default_factory=list)  # methods trained on the targets
 
     # ---- comparisons -----------------------------------------------------------------------
     def difference(self, a: str, b: str, key: str) -> tuple[float, float, float]:
@@ -96,7 +97,13 @@ class ProbeReport:
         lines = ["| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for method in self.scores:
             cells = [self.cell(method, t.key) for t in self.targets]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            mark = " ‡" if method in self.supervised else ""
+            lines.append(f"| {method}{mark} | " + " | ".join(cells) + " |")
+        if self.supervised:
+            lines.append(
+                "\n‡ supervised: trained on the probed targets of the training models (inner "
+                "hold-out by group), not a representation learned without labels."
+            )
         unit = self.split.get("unit", "model")
         if self.intervals:
             lines.append(
@@ -154,6 +161,7 @@ class ProbeReport:
                 m: {t.key: self.beaten(m, t.key) for t in self.targets} for m in self.scores
             },
             "models": self.models,
+            "supervised": self.supervised,
         }
 
     def to_json(self) -> str:

@@ -129,6 +129,7 @@ def run_probes(
     targets = zoo_targets(zoo)
     fitted, test_rows, models = _probe_once(zoo, methods, split, targets, epochs)
     report = ProbeReport({}, targets, models=models)
+    report.supervised = [m.name for m in methods if getattr(m, "supervised", False)]
     units, unit = unit_keys(zoo, split, test_rows)
     report.split = {
         "kind": split.kind,

@@ -40,4 +40,5 @@ def probe_report(probes: dict) -> ProbeReport:
         intervals={m["name"]: {k: tuple(v) for k, v in m["intervals"].items()} for m in methods},
         split=probes["split"],
         marks={m["name"]: m["beaten"] for m in methods},
+        supervised=probes.get("supervised", []),
     )

@@ -180,7 +180,7 @@ def resolve_split(zoo, config: SplitConfig | Split = SplitConfig()) -> Split:  #
     factors = tuple(f for f in config.group_by if f in zoo.table.column_names)
     groups = None
     if factors:
-        groups = _group_keys(zoo, factors)
+        groups = group_keys(zoo, factors)
         needed = int((np.asarray(config.fractions) > 0).sum())
         if len(np.unique(groups)) < needed:
             warnings.warn(
@@ -195,7 +195,7 @@ def resolve_split(zoo, config: SplitConfig | Split = SplitConfig()) -> Split:  #
     return Split(config, zoo.name, models, factors)
 
 
-def _group_keys(zoo, factors: Sequence[str]) -> np.ndarray:  # noqa: ANN001
+def group_keys(zoo, factors: Sequence[str]) -> np.ndarray:  # noqa: ANN001
     """One string key per row: the row's values of ``factors``."""
     columns = [np.asarray(zoo.column(f)).astype(str) for f in factors]
     return np.array(["\x1f".join(values) for values in zip(*columns, strict=True)])
@@ -226,7 +226,7 @@ def unit_keys(zoo, split: Split, rows: np.ndarray) -> tuple[np.ndarray, str]:  #
     rows = np.asarray(rows, dtype=int)
     models = np.asarray(zoo.column("model_id"))[rows].astype(str)
     if split.grouped_by:
-        groups = _group_keys(zoo, split.grouped_by)[rows]
+        groups = group_keys(zoo, split.grouped_by)[rows]
         if len(np.unique(groups)) < len(np.unique(models)):  # else every group is one model
             return groups, "group"
     return models, "model"
@@ -241,7 +241,7 @@ def siblings_across(zoo, split: Split, factors: Sequence[str] = SIBLINGS) -> lis
     factors = [f for f in factors if f in zoo.table.column_names]
     if not factors:
         return []
-    keys = _group_keys(zoo, factors)
+    keys = group_keys(zoo, factors)
     model_ids = zoo.column("model_id")
     key_of = dict(zip(model_ids.tolist(), keys.tolist(), strict=True))
     train: dict[str, list[int]] = {}
