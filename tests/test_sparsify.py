@@ -172,6 +172,80 @@ def test_vd_twins_trajectory_and_kl_ramp(digits, trained):
     assert config.kl_weight(1) == 0.5 and SparsifyConfig().kl_weight(25) == pytest.approx(0.01)
 
 
+def _hand_kl(weight: list[float], log_sigma2: list[float], bound: float) -> float:
+    """The summed approximate KL of Molchanov et al. (their -KL fit, negated), one weight at a
+    time."""
+    total = 0.0
+    for w, s2 in zip(weight, log_sigma2, strict=True):
+        a = min(bound, max(-bound, s2 - math.log(w * w + 1e-15)))
+        total -= K1 / (1 + math.exp(-(K2 + K3 * a))) - 0.5 * math.log1p(math.exp(-a)) - K1
+    return total
+
+
+def _hand_mean_ce(logits: list[list[float]], labels: list[int]) -> float:
+    losses = [
+        math.log(sum(math.exp(v) for v in row)) - row[label]
+        for row, label in zip(logits, labels, strict=True)
+    ]
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("objective", ["elbo", "unnormalized"])
+def test_vd_objective_of_a_tiny_layer_equals_a_hand_computation(objective):
+    """The loss the population adds up per model (the batch's mean CE + the penalty): by default
+    mean CE + ramp * KL / N_train (Molchanov et al.'s ELBO per example); ``unnormalized`` is the
+    old scale, mean CE + ramp * KL."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        VariationalLinear(torch.nn.Linear(4, 3), salt=1, init=-10.0, threshold=3.0)
+    ).double()
+    with torch.no_grad():
+        model[0].log_sigma2.uniform_(-8.0, 4.0)  # dropout rates across the KL fit's range
+    model.eval()  # the mean network: the CE by hand needs no noise draws
+    x, y = torch.randn(5, 4, dtype=torch.float64), torch.tensor([0, 2, 1, 1, 0])
+    params = dict(model.named_parameters())
+    flat = torch.cat([p.reshape(1, -1) for p in params.values()], 1)
+
+    def unflatten(f):
+        parts = torch.split(f, [p.numel() for p in params.values()], dim=1)
+        return {k: c.view(1, *p.shape) for (k, p), c in zip(params.items(), parts, strict=True)}
+
+    config = SparsifyConfig(method="vd", kl_objective=objective)
+    train_size, epoch = 1257, 7
+    penalty = KLPenalty(variational_layers(model), unflatten)
+    penalty.weight = config.kl_factor(epoch, train_size)
+    loss = F.cross_entropy(model(x), y) + penalty(flat)[0]
+
+    ramp = min(1.0, 0.01 * epoch / 25)  # the twins paper's KL-weight ramp
+    layer = model[0]
+    kl = _hand_kl(layer.weight.flatten().tolist(), layer.log_sigma2.flatten().tolist(), 10)
+    ce = _hand_mean_ce(model(x).detach().tolist(), y.tolist())
+    expected = ce + ramp * kl / (train_size if objective == "elbo" else 1)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+    assert kl > 1.0 and ramp * kl / train_size < 0.01 * ramp * kl  # the two scales differ
+
+
+@pytest.mark.parametrize("objective", ["elbo", "unnormalized"])
+def test_vd_twins_train_with_the_kl_over_the_training_set_size(
+    digits, trained, monkeypatch, objective
+):
+    """The KL factor the population's penalty carries in every epoch: the ramped weight over
+    N_train by default (the ELBO), the ramped weight itself for ``unnormalized``."""
+    specs, start = trained
+    chosen = {} if objective == "elbo" else {"kl_objective": objective}  # elbo: the default
+    config = SparsifyConfig(method="vd", vd_epochs=2, kl_ramp=2, **chosen)
+    seen, train_epoch = [], Population.train_epoch
+
+    def spy(pop, epoch):
+        seen.append(pop.penalty.weight)
+        return train_epoch(pop, epoch)
+
+    monkeypatch.setattr(Population, "train_epoch", spy)
+    variational_twins(specs[:1], {k: v[:1] for k, v in start.items()}, digits, 128, config)
+    n = len(digits.train_x) if objective == "elbo" else 1
+    assert seen == pytest.approx([0.005 / n, 0.01 / n], rel=1e-12)
+
+
 # --- population parity -----------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["magnitude", "vd"])
 def test_model_sparsified_in_population_equals_model_sparsified_alone(digits, trained, method):
@@ -229,6 +303,7 @@ def test_source_rows_and_resume_guard(zoo, tmp_path):
         ({"sparsity": ()}, "sparsity"),
         ({"method": "lottery"}, "method"),
         ({"scope": "row"}, "scope"),
+        ({"kl_objective": "batch"}, "kl_objective"),
         ({"schedule": "gradual", "finetune_epochs": 0}, "finetune_epochs"),
     ],
 )

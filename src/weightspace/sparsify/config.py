@@ -10,6 +10,7 @@ from weightspace.errors import ConfigError, check_choice
 METHODS = ("magnitude", "vd")
 SCOPES = ("global", "layer")
 SCHEDULES = ("oneshot", "gradual")
+KL_OBJECTIVES = ("elbo", "unnormalized")
 # the published magnitude-pruning grid (Honegger et al. 2023), as shares of the weights
 DEFAULT_SPARSITY = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
@@ -22,6 +23,16 @@ class SparsifyConfig:
     then fine-tunes with the mask held fixed, using each model's own optimizer and learning
     rate. Variational dropout (Molchanov et al. 2017) learns a noise level per weight and zeroes
     the weights whose log alpha reaches ``threshold``.
+
+    The VD objective per training step, with w = ``kl_weight(epoch)`` (the twins paper's ramp
+    ``min(1, kl_scale * epoch / kl_ramp)``) and KL the summed KL of every sparsified weight:
+
+    - ``kl_objective="elbo"`` (default): mean CE + w * KL / N_train, Molchanov et al.'s SGVB
+      objective N * E[log p(y | x, w)] - w * KL divided by the training-set size N_train, so the
+      prior weighs the same per example whatever the data set's size;
+    - ``kl_objective="unnormalized"``: mean CE + w * KL, the KL added to each batch's *mean*
+      cross-entropy undivided (the scale of the twins' released training code), a prior
+      N_train times stronger than the ELBO's at the same w.
 
     Example:
         >>> SparsifyConfig(method="magnitude", sparsity=(0.5, 0.9), scope="layer")
@@ -54,6 +65,13 @@ class SparsifyConfig:
         default=0.01, metadata={"help": "vd: KL weight = min(1, kl_scale * epoch / kl_ramp)"}
     )
     kl_ramp: int = field(default=25, metadata={"help": "vd: epochs of the KL-weight ramp"})
+    kl_objective: Literal["elbo", "unnormalized"] = field(
+        default="elbo",
+        metadata={
+            "help": "vd: elbo: mean CE + KL weight * KL / N_train (Molchanov et al.'s ELBO per "
+            "example); unnormalized: mean CE + KL weight * KL (the twins' released code)"
+        },
+    )
     epoch: int | None = field(
         default=None,
         metadata={"help": "the original checkpoint to sparsify; unset: each model's last"},
@@ -70,6 +88,7 @@ class SparsifyConfig:
         check_choice("method", self.method, METHODS)
         check_choice("scope", self.scope, SCOPES)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("kl_objective", self.kl_objective, KL_OBJECTIVES)
         check_choice("device", self.device, ("cpu", "cuda"))
         levels = tuple(self.sparsity)
         if not levels or any(
@@ -104,6 +123,16 @@ class SparsifyConfig:
     def kl_weight(self, epoch: int) -> float:
         """The KL weight while training sparsification epoch ``epoch`` (1-based)."""
         return min(1.0, self.kl_scale * epoch / self.kl_ramp)
+
+    def kl_factor(self, epoch: int, train_size: int) -> float:
+        """The factor of the summed KL added to a batch's mean cross-entropy while training
+        epoch ``epoch`` on ``train_size`` examples: ``kl_weight(epoch) / train_size`` for the
+        ELBO, ``kl_weight(epoch)`` unnormalized."""
+        if self.kl_objective == "elbo":
+            if train_size < 1:
+                raise ConfigError("train_size", "at least one training example", train_size)
+            return self.kl_weight(epoch) / train_size
+        return self.kl_weight(epoch)
 
     def to_dict(self) -> dict:
         out = asdict(self)

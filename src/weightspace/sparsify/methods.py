@@ -142,8 +142,9 @@ def variational_twins(
     first_epoch: int = 0,
 ) -> Twins:
     """Sparse variational dropout on M models: Adam ``vd_lr``, no weight decay, the KL weight
-    ramped per epoch; a twin checkpoint (the evaluated, sparse network) before training and
-    after every epoch, so (vd_epochs + 1) twins per model, model-major."""
+    ramped per epoch and scaled as ``config.kl_objective`` says (`SparsifyConfig.kl_factor`:
+    KL / N_train for the ELBO); a twin checkpoint (the evaluated, sparse network) before
+    training and after every epoch, so (vd_epochs + 1) twins per model, model-major."""
     vd_specs = [replace(s, optimizer="adam", lr=config.vd_lr, weight_decay=0.0) for s in specs]
     build = partial(_variational_model, init=config.log_sigma2_init, threshold=config.threshold)
     pop = start_population(vd_specs, start, splits, batch_size, config.device, build)
@@ -153,7 +154,7 @@ def variational_twins(
     snapshots, metrics = [], []
     for epoch in range(config.vd_epochs + 1):
         if epoch > 0:
-            penalty.weight = config.kl_weight(epoch)
+            penalty.weight = config.kl_factor(epoch, len(splits.train_x))
             pop.train_epoch(first_epoch + epoch)
         metrics.append(pop.metrics().cpu())  # eval mode: the sparse network
         with torch.no_grad():

@@ -112,7 +112,7 @@ def variational_alone(
     noisy, step = _seeded(model), 0
     model.train()
     for epoch in range(1, config.vd_epochs + 1):
-        penalty.weight = config.kl_weight(epoch)
+        penalty.weight = config.kl_factor(epoch, len(splits.train_x))
         for x, y in _batches(spec, splits, first_epoch + epoch, batch_size):
             step += 1
             _step(noisy, spec.seed, step)

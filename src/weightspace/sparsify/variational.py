@@ -5,7 +5,8 @@ log alpha = log sigma^2 - log(w^2 + 1e-15), clamped to [-8, 8] in conv and [-10,
 layers. Training uses the local reparameterization trick: the layer's output is drawn from a
 Gaussian with mean f(x, W) and variance f(x^2, alpha W^2). Evaluation zeroes every weight with
 log alpha >= 3 and runs the plain layer. The loss adds the approximate KL divergence of each
-weight's posterior from the log-uniform prior.
+weight's posterior from the log-uniform prior, scaled by `SparsifyConfig.kl_factor` (by default
+the ELBO's: the ramped KL weight over the training-set size).
 
 The Gaussian noise comes from the counter-based generator of the population trainer, keyed by
 the model's seed and the step, so a model sparsified in a population equals it sparsified alone.
