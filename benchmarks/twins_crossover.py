@@ -3,8 +3,10 @@
     python benchmarks/twins_crossover.py ORIGINAL MP_TWIN VD_TWIN [--split 0.8]
 
 Prints, below and at/above ``--split`` sparsity, each model's final VD twin minus its own
-original's magnitude-pruning curve at the same sparsity (mean over models, 95 % bootstrap
-interval), and the same twins against the population's mean pruning curve.
+original's magnitude-pruning curve at the same sparsity (mean over independent units: models,
+or the seed-init groups of a fixed-seed grid; 95 % bootstrap interval over the units, none
+below 8 units) with what the interval says of the paper's direction, and the same twins
+against the population's mean pruning curve.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def main() -> None:
         for side in ("below", "above"):
             r = part[side]
             print(
-                f"VD - MP {side} {args.split:.0%} sparsity, {label}: {r['vd_minus_mp']:+.3f} "
-                f"[{r['low']:+.3f}, {r['high']:+.3f}] over {r['n']} models"
+                f"VD - MP {side} {args.split:.0%} sparsity, {label}: {r['text']} "
+                f"(test_units {r['test_units']}, unit {r['unit']}, {r['n']} models): "
+                f"{r['finding']}"
             )
 
 

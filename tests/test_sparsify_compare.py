@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -12,7 +13,14 @@ from sklearn.metrics import cohen_kappa_score
 
 from weightspace.cli import main
 from weightspace.sparsify import SparsifyConfig
-from weightspace.sparsify.compare import cohen_kappa, compare_twins, crossover, predictions
+from weightspace.sparsify.compare import (
+    cohen_kappa,
+    compare_twins,
+    crossover,
+    predictions,
+    summary_table,
+    twin_units,
+)
 from weightspace.sparsify.methods import magnitude_twins, variational_twins
 from weightspace.sparsify.reference import magnitude_alone, variational_alone
 from weightspace.zoo import ArchConfig, create_zoo, load_dataset, open_zoo
@@ -99,17 +107,82 @@ def test_crossover_pairs_each_model_with_its_own_pruning_curve():
 def test_crossover_signs_and_interval_when_one_method_is_better():
     mp = {
         "groups": [{"sparsity_mean": x, "test_acc_mean": 0.65} for x in (0.1, 0.5, 0.9)],
-        "points": _join(*(_curve(m, (0.1, 0.5, 0.9), (0.85, 0.65, 0.45)) for m in range(6))),
+        "points": _join(*(_curve(m, (0.1, 0.5, 0.9), (0.85, 0.65, 0.45)) for m in range(16))),
     }
     # VD is better above 80 % on every model, worse below, by amounts that vary by model
-    vd_s = [0.3, 0.3, 0.3, 0.85, 0.85, 0.85]
-    vd_a = [0.70, 0.72, 0.68, 0.55, 0.57, 0.53]
-    vd = {"points": _join(*(_curve(m, (vd_s[m],), (vd_a[m],)) for m in range(6)))}
+    spread = [0.0, 0.02, -0.02, 0.01, -0.01, 0.015, -0.015, 0.0]
+    vd_s = [0.3] * 8 + [0.85] * 8
+    vd_a = [0.70 + d for d in spread] + [0.55 + d for d in spread]
+    vd = {"points": _join(*(_curve(m, (vd_s[m],), (vd_a[m],)) for m in range(16)))}
     cross = crossover(mp, vd)
     below, above = cross["below"], cross["above"]
     assert below["vd_minus_mp"] == pytest.approx(0.70 - 0.75)
     assert above["vd_minus_mp"] == pytest.approx(0.55 - 0.475)
     assert below["low"] < below["vd_minus_mp"] < below["high"] < 0 < above["low"]
+    assert below["test_units"] == above["test_units"] == 8 and cross["unit"] == "model"
+    assert below["finding"] == above["finding"] == "as published"
+
+
+def _crossing(below: float, above: float, units: list[str] | None = None):
+    """MP flat at 0.5 for 20 models; the final VD twins of models 0-9 below 80 % sparsity, of
+    10-19 above, each ``below`` / ``above`` better than its MP curve on average, with a
+    model-to-model spread of +-0.05."""
+    spread = [0.05, -0.05, 0.03, -0.03, 0.04, -0.04, 0.02, -0.02, 0.01, -0.01]  # mean 0
+    mp = {
+        "groups": [{"sparsity_mean": x, "test_acc_mean": 0.5} for x in (0.1, 0.5, 0.9)],
+        "points": _join(*(_curve(m, (0.1, 0.5, 0.9), (0.5, 0.5, 0.5)) for m in range(20))),
+    }
+    acc = [0.5 + below + d for d in spread] + [0.5 + above + d for d in spread]
+    points = _join(*(_curve(m, (0.3 if m < 10 else 0.85,), (acc[m],)) for m in range(20)))
+    points["original_test_acc"] = [0.5] * 20
+    vd = {"points": points}
+    if units is not None:
+        vd["points"]["unit"], vd["unit"] = units, "seed-init group"
+    return mp, vd
+
+
+def test_twins_prints_as_published_only_when_the_interval_says_so():
+    from weightspace.reproduce.twins import _notes
+
+    # the point estimates have the published signs (MP better below, VD above) but the 95 %
+    # intervals over 10 models per side hold 0: not "as published"
+    mp, vd = _crossing(-0.002, 0.002)
+    notes = " ".join(_notes(mp, vd, crossover(mp, vd)))
+    assert "as published" not in notes and notes.count("within the noise") == 2
+    mp, vd = _crossing(-0.1, 0.1)  # control: both intervals exclude 0 on the paper's side
+    assert " ".join(_notes(mp, vd, crossover(mp, vd))).count("as published") == 2
+    mp, vd = _crossing(0.1, 0.1)  # VD better below 80 % too: the opposite of the paper
+    cross = crossover(mp, vd)
+    assert (cross["below"]["finding"], cross["above"]["finding"]) == (
+        "not reproduced",
+        "as published",
+    )
+    # a fixed-seed grid: 20 models but 4 seed-init groups, too few for an interval
+    mp, vd = _crossing(-0.1, 0.1, units=[str(m % 4) for m in range(20)])
+    cross = crossover(mp, vd)
+    assert cross["below"]["test_units"] == 4 and math.isnan(cross["below"]["low"])
+    assert cross["below"]["finding"] == "too few units (4)"
+    assert "as published" not in " ".join(_notes(mp, vd, cross))
+
+
+class _Table:
+    def __init__(self, columns: dict) -> None:
+        self.columns = {k: np.asarray(v) for k, v in columns.items()}
+        self.table = type("T", (), {"column_names": list(columns)})()
+
+    def column(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+
+def test_units_are_models_with_own_seeds_and_seed_init_groups_in_a_grid():
+    own = _Table({"model_id": [0, 1, 2, 3], "seed": [5, 6, 7, 8], "init": ["u"] * 4})
+    keys, unit = twin_units(own, np.array([0, 1, 1, 3]))
+    assert unit == "model" and keys.tolist() == ["0", "1", "1", "3"]
+    grid = _Table({"model_id": [0, 1, 2, 3], "seed": [5, 5, 6, 6], "init": ["u"] * 4})
+    keys, unit = twin_units(grid, np.arange(4))
+    assert unit == "seed-init group" and len(set(keys)) == 2 and keys[0] == keys[1]
+    inits = _Table({"model_id": [0, 1, 2, 3], "seed": [5, 5, 6, 6], "init": ["u", "k"] * 2})
+    assert twin_units(inits, np.arange(4))[1] == "model"  # no two models start alike
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +255,11 @@ def test_compare_statistics_from_a_vd_twin(zoo, tmp_path):
     assert first["agreement_mean"] > 0.95 and first["kappa_mean"] > 0.9
     assert first["pearson"] > 0.9
     assert len(first["layer_sparsity"]) == len(result["layers"]) == 5
+    # 3 seeds x 2 learning rates, one init: 3 groups of siblings, too few for an interval
+    assert result["unit"] == "seed-init group" and first["test_units"] == 3
+    assert first["loss"]["low"] is None and first["loss"]["test_units"] == 3
+    table = summary_table([result])
+    assert "| test_units | unit |" in table and "| 3 | seed-init group |" in table
 
 
 @pytest.mark.slow

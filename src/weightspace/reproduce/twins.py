@@ -93,21 +93,31 @@ def _nearest(result: dict, level: float) -> dict:
     return min(result["groups"], key=lambda g: abs(g["sparsity_mean"] - level))
 
 
+def _loss_row(measure: str, paper: str, group: dict) -> Row:
+    """Original minus twin accuracy, with the interval over the group's independent units."""
+    loss = group["loss"]
+    low, high = loss["low"], loss["high"]
+    return Row(
+        measure,
+        paper,
+        loss["value"],
+        math.nan if low is None else low,
+        math.nan if high is None else high,
+        note=_units(loss["test_units"], loss["unit"]),
+    )
+
+
+def _units(count: int, unit: str) -> str:
+    return f"test_units {count}, unit {unit}"
+
+
 def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
     final = vd["groups"][-1]
     at80 = _nearest(mp, 0.8)
     return [
         Row("VD sparsity after its last epoch", "~0.80 (MNIST, 25 epochs)", final["sparsity_mean"]),
-        Row(
-            "VD accuracy loss (original - twin)",
-            "~0.02 (MNIST)",
-            final["original_test_acc_mean"] - final["test_acc_mean"],
-        ),
-        Row(
-            f"MP accuracy loss at sparsity {at80['sparsity_mean']:.2f}",
-            "small (MP robust)",
-            at80["original_test_acc_mean"] - at80["test_acc_mean"],
-        ),
+        _loss_row("VD accuracy loss (original - twin)", "~0.02 (MNIST)", final),
+        _loss_row(f"MP accuracy loss at sparsity {at80['sparsity_mean']:.2f}", "small", at80),
         *(
             Row(
                 f"VD - MP accuracy {where} 80 % sparsity (paired per model)",
@@ -115,7 +125,8 @@ def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
                 cross[side]["vd_minus_mp"],
                 cross[side]["low"],
                 cross[side]["high"],
-                note=f"{cross[side]['n']} models; against the mean MP curve "
+                note=f"{cross[side]['finding']}; {_units(cross[side]['test_units'], cross['unit'])}"
+                f" ({cross[side]['n']} models); against the mean MP curve "
                 f"{cross['unpaired'][side]['vd_minus_mp']:+.3f}",
             )
             for side, where, paper in (
@@ -135,17 +146,21 @@ def _rows(mp: dict, vd: dict, cross: dict) -> list[Row]:
 
 
 def _notes(mp: dict, vd: dict, cross: dict) -> list[str]:
+    """The crossover's finding per side, from its interval over independent units: "as
+    published" only where the interval excludes 0 on the paper's side."""
     notes = []
-    below, above = cross["below"]["vd_minus_mp"], cross["above"]["vd_minus_mp"]
-    if math.isnan(below) or math.isnan(above):
-        side = "below" if math.isnan(below) else "at/above"
+    for side, where in (("below", "below"), ("above", "at/above")):
+        part = cross[side]
+        if part["n"] == 0:
+            notes.append(
+                f"no model's final VD twin lies {where} 80 % sparsity within its own pruning "
+                "range: the crossover is not tested there"
+            )
+            continue
         notes.append(
-            f"no model's final VD twin lies {side} 80 % sparsity within its own pruning range: "
-            "the crossover is not tested there"
+            f"crossover {where} 80 %: VD - MP {part['text']} over {part['test_units']} "
+            f"{cross['unit']}(s), {part['n']} models: {part['finding']}"
         )
-    else:
-        verdict = "as published" if below < 0 < above else "unlike the paper"
-        notes.append(f"crossover: VD - MP {below:+.3f} below, {above:+.3f} above 80 % ({verdict})")
     spread = np.std(vd["points"]["original_test_acc"])
     notes.append(f"originals' test-accuracy spread (std) {spread:.3f}: correlations need spread")
     return notes

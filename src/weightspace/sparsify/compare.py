@@ -3,7 +3,10 @@ prediction agreement and Cohen's kappa per twin, and the correlation of original
 accuracy across the zoo (Honegger, Schürholt & Borth 2023).
 
 Twins are grouped by sparsity level (magnitude pruning) or by sparsification epoch
-(variational dropout); every statistic is per group, over the group's twins.
+(variational dropout); every statistic is per group, over the group's twins. Intervals resample
+independent units (`weightspace.stats`): the model when every model of the zoo has its own seed,
+the group of models sharing seed and init in a fixed-seed grid (siblings start from the same
+weights and see the data in the same order, so they are not independent draws).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch.func import functional_call, vmap
 
 from weightspace.sparsify.masks import layer_sparsity
 from weightspace.sparsify.run import resolve_original
+from weightspace.stats import HIGHER, LOWER, NOISE, TOO_FEW, Estimate, mean_estimate, verdict
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import load_dataset
 from weightspace.zoo.reader import Zoo, open_zoo
@@ -57,6 +61,37 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(pearsonr(x[ok], y[ok])[0]), float(spearmanr(x[ok], y[ok])[0])
 
 
+SIBLINGS = ("seed", "init")  # in a fixed-seed grid, models sharing these start alike
+GROUP_UNIT = "seed-init group"
+
+
+def twin_units(zoo: Zoo, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    """The independent unit of each original row (one key per row) and the unit's name.
+
+    A zoo whose (seed, init) pairs are all distinct has models with their own seeds: the unit is
+    the model. A fixed-seed grid repeats pairs across its configurations: the unit is the
+    group of models sharing seed and init (``"seed-init group"``).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    models = zoo.column("model_id")
+    if not all(c in zoo.table.column_names for c in SIBLINGS):
+        return models[rows].astype(str), "model"
+    keys = np.array(
+        [f"{s}\x1f{i}" for s, i in zip(zoo.column("seed"), zoo.column("init"), strict=True)]
+    )
+    per_model = dict(zip(models.tolist(), keys.tolist(), strict=True))
+    if len(set(per_model.values())) == len(per_model):
+        return models[rows].astype(str), "model"
+    return keys[rows], GROUP_UNIT
+
+
+def unit_means(values: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """The mean of the finite ``values`` of each unit (units without one are left out)."""
+    values, units = np.asarray(values, dtype=float), np.asarray(units).astype(str)
+    ok = np.isfinite(values)
+    return np.array([values[ok & (units == u)].mean() for u in np.unique(units[ok])])
+
+
 def _sparsified(zoo: Zoo) -> tuple[str, ...]:
     with torch.device("meta"):
         net = build_model(zoo.arch(0))
@@ -79,8 +114,10 @@ def compare_twins(original: Zoo | str | None, twin: Zoo | str) -> dict:
 
     ``groups``: per sparsity level or epoch, the twins' count, sparsity and test accuracy
     (mean, std), the originals' mean accuracy, top-1 agreement and Cohen's kappa on the test
-    split (mean, std), Pearson and Spearman correlation of original vs twin accuracy; ``layers``:
-    mean sparsity per layer and group; ``points``: per twin, for plots.
+    split (mean, std), Pearson and Spearman correlation of original vs twin accuracy, and the
+    accuracy loss (original - twin) as an `Estimate` over the independent units (``loss``,
+    with ``test_units`` and ``unit``); ``layers``: mean sparsity per layer and group;
+    ``points``: per twin, for plots and the crossover (with its unit key).
 
     Example:
         >>> result = compare_twins("zoo/", "zoo-vd/")
@@ -103,14 +140,19 @@ def compare_twins(original: Zoo | str | None, twin: Zoo | str) -> dict:
     original_acc = original.column("test_acc")[links[usable]]
     names = _sparsified(twin)
     per_layer = _layers(twin, usable, names)
+    units, unit = twin_units(original, links[usable])
     groups = []
     for value in np.unique(key):
         g = key == value
         pearson, spearman = _correlation(original_acc[g], acc[g])
+        loss = mean_estimate(unit_means(original_acc[g] - acc[g], units[g]), unit)
         groups.append(
             {
                 "key": float(value),
                 "n": int(g.sum()),
+                "loss": loss.to_dict(),
+                "test_units": loss.units,
+                "unit": unit,
                 **_stats("sparsity", sparsity[g]),
                 **_stats("test_acc", acc[g]),
                 "original_test_acc_mean": float(original_acc[g].mean()),
@@ -126,10 +168,12 @@ def compare_twins(original: Zoo | str | None, twin: Zoo | str) -> dict:
         "twin": twin.name,
         "method": method,
         "group_by": by,
+        "unit": unit,
         "layers": list(names),
         "groups": groups,
         "points": {
             "model": original.column("model_id")[links[usable]].tolist(),
+            "unit": units.tolist(),
             "key": key.tolist(),
             "sparsity": sparsity.tolist(),
             "test_acc": acc.tolist(),
@@ -142,9 +186,14 @@ def _stats(name: str, values: np.ndarray) -> dict[str, float]:
     return {f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values))}
 
 
+PUBLISHED = {"below": LOWER, "above": HIGHER}  # the paper: MP better below 80 %, VD above
+
+
 def crossover(magnitude: dict, vd: dict, split: float = 0.8, resamples: int = 1000) -> dict:
-    """Where variational dropout beats magnitude pruning, averaged over models below and
-    at/above ``split`` sparsity, with a 95 % bootstrap interval over the models.
+    """Where variational dropout beats magnitude pruning, below and at/above ``split``
+    sparsity: the mean over independent units (models, or seed-init groups of a fixed-seed
+    grid: ``vd["points"]["unit"]``, else each model) of VD minus MP, with a 95 % bootstrap
+    interval over the units (none below `weightspace.stats.MIN_UNITS`) and its `verdict`.
 
     Each model's *final* VD checkpoint (the most training, as magnitude pruning's fine-tuned
     twins have) is compared with its own original's magnitude-pruning curve interpolated at
@@ -156,6 +205,8 @@ def crossover(magnitude: dict, vd: dict, split: float = 0.8, resamples: int = 10
     mp, v = magnitude["points"], vd["points"]
     s, a = np.asarray(v["sparsity"], float), np.asarray(v["test_acc"], float)
     vd_model, mp_model = np.asarray(v["model"]), np.asarray(mp["model"])
+    units = np.asarray(v.get("unit", vd_model)).astype(str)
+    unit = vd.get("unit", "model")
     mp_s, mp_a = np.asarray(mp["sparsity"], float), np.asarray(mp["test_acc"], float)
     key = np.asarray(v.get("key", np.zeros(len(s))), float)  # VD's epoch
     paired = np.full(len(s), np.nan)
@@ -171,37 +222,73 @@ def crossover(magnitude: dict, vd: dict, split: float = 0.8, resamples: int = 10
     curve = sorted((g["sparsity_mean"], g["test_acc_mean"]) for g in magnitude["groups"])
     xs, ys = np.array([c[0] for c in curve]), np.array([c[1] for c in curve])
     unpaired = np.where(~np.isnan(paired), a - np.interp(s, xs, ys), np.nan)
-    rng = np.random.default_rng(0)
-    out: dict = {"split": split}
+    out: dict = {"split": split, "unit": unit}
     for gaps, where in ((paired, out), (unpaired, out.setdefault("unpaired", {}))):
         for name, part in (("below", s < split), ("above", s >= split)):
-            chosen = gaps[part & ~np.isnan(gaps)]
-            n, nan = len(chosen), float("nan")
-            low = high = nan
-            if n > 1:
-                means = chosen[rng.integers(0, n, (resamples, n))].mean(1)
-                low, high = (float(q) for q in np.quantile(means, [0.025, 0.975]))
-            mean = float(chosen.mean()) if n else nan
-            where[name] = {"n": n, "vd_minus_mp": mean, "low": low, "high": high}
+            chosen = part & ~np.isnan(gaps)
+            est = mean_estimate(unit_means(gaps[chosen], units[chosen]), unit, n=resamples)
+            where[name] = _side(est, int(chosen.sum()), PUBLISHED[name])
     return out
 
 
+def _side(est: Estimate, models: int, published: str) -> dict:
+    low, high = (est.low, est.high) if est.has_interval else (float("nan"), float("nan"))
+    return {
+        "n": models,
+        "vd_minus_mp": est.value,
+        "low": low,
+        "high": high,
+        "test_units": est.units,
+        "unit": est.unit,
+        "verdict": verdict(low, high),
+        "finding": finding(verdict(low, high), published, est.units),
+        "text": est.text(),
+    }
+
+
+def finding(said: str, published: str, units: int) -> str:
+    """What an interval's `verdict` says of a published direction (`HIGHER` or `LOWER`):
+    "as published" only when it excludes 0 on the published side, "not reproduced" when it
+    excludes 0 on the other, else "within the noise" or "too few units (n)"."""
+    if said == TOO_FEW:
+        return f"too few units ({units})"
+    if said == NOISE:
+        return NOISE
+    return "as published" if said == published else "not reproduced"
+
+
 def summary_table(results: Sequence[dict]) -> str:
-    """A Markdown table of the groups of one or more comparisons."""
+    """A Markdown table of the groups of one or more comparisons; the accuracy loss (original
+    minus twin) with its interval over ``test_units`` independent ``unit``s."""
     lines = [
-        "| method | group | n | sparsity | test acc | original acc | agreement | kappa "
-        "| Pearson | Spearman |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | group | n | sparsity | test acc | original acc | loss (original - twin) "
+        "| test_units | unit | agreement | kappa | Pearson | Spearman |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results:
         for g in result["groups"]:
             label = f"{g['key']:.2f}" if result["group_by"] != "epoch" else f"epoch {g['key']:.0f}"
+            loss = _estimate(g["loss"])
             lines.append(
                 f"| {result['method']} | {label} | {g['n']} "
                 f"| {g['sparsity_mean']:.3f} ± {g['sparsity_std']:.3f} "
                 f"| {g['test_acc_mean']:.3f} ± {g['test_acc_std']:.3f} "
-                f"| {g['original_test_acc_mean']:.3f} "
+                f"| {g['original_test_acc_mean']:.3f} | {loss.text()} "
+                f"| {loss.units} | {loss.unit} "
                 f"| {g['agreement_mean']:.3f} | {g['kappa_mean']:.3f} "
                 f"| {g['pearson']:.3f} | {g['spearman']:.3f} |"
             )
     return "\n".join(lines)
+
+
+def _estimate(d: dict) -> Estimate:
+    """An `Estimate` back from its ``to_dict`` form."""
+    nan = float("nan")
+    low, high = d.get("low"), d.get("high")
+    return Estimate(
+        d["value"],
+        nan if low is None else low,
+        nan if high is None else high,
+        d["test_units"],
+        d["unit"],
+    )

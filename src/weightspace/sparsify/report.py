@@ -134,11 +134,16 @@ def twins_section(results: Sequence[dict], cross: dict | None = None) -> str:
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
     ]
     if cross is not None:
+        below, above = cross["below"], cross["above"]
         parts.append(
-            f"<p>Variational dropout minus magnitude pruning at equal sparsity: "
-            f"{cross['below']['vd_minus_mp']:+.3f} below {cross['split']:.0%} "
-            f"({cross['below']['n']} twins), {cross['above']['vd_minus_mp']:+.3f} at or above "
-            f"({cross['above']['n']} twins).</p>"
+            html.escape(
+                f"Variational dropout minus magnitude pruning at equal sparsity (each model's "
+                f"final VD twin against its own pruning curve; 95 % intervals over independent "
+                f"units, unit: {cross['unit']}): {below['text']} below {cross['split']:.0%} "
+                f"(test_units {below['test_units']}, {below['n']} models: {below['finding']}), "
+                f"{above['text']} at or above (test_units {above['test_units']}, {above['n']} "
+                f"models: {above['finding']})."
+            ).join(("<p>", "</p>"))
         )
     for name, make in FIGURES.items():
         data = base64.b64encode(png(make(results))).decode()
