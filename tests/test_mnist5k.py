@@ -91,7 +91,8 @@ def test_without_the_extra_the_error_names_it(monkeypatch, fresh_cache):
 
 
 def test_every_dataset_has_a_task_shape_and_embedded_ones_match():
-    assert set(TASKS) == set(LOADERS)
+    built_in = {"digits", "tetris", "mnist5k", "mnist", "fashion-mnist", "cifar10", "svhn"}
+    assert built_in <= set(TASKS) <= set(LOADERS)  # a user's own data has no fixed shape
     for name in ("digits", "tetris", "mnist5k"):
         splits = load_dataset(DatasetConfig(name))
         assert TASKS[name] == (splits.input_shape, splits.num_classes)
