@@ -221,9 +221,8 @@ SHRINK = {  # 2 models x 1 epoch of each preset, on 5 % of the training split
 @pytest.mark.parametrize("name", sorted(SHRINK))
 def test_each_preset_trains_two_models_for_one_epoch(tmp_path, name):
     c = preset(name)
-    small = c.with_changes(
-        epochs=1, dataset=DatasetConfig("mnist5k", train_fraction=0.05), **SHRINK[name]
-    )
+    data = DatasetConfig("mnist5k", train_fraction=0.05, val_fraction=0.02, test_fraction=0.02)
+    small = c.with_changes(epochs=1, dataset=data, **SHRINK[name])
     zoo = create_zoo(small, tmp_path / name, progress=False)
     assert zoo.num_models == 2 and zoo.manifest["architecture"]["config"]["name"] == c.architecture
     assert sorted(set(zoo.column("epoch").tolist())) == [0, 1]
