@@ -106,8 +106,8 @@ NOTES: dict[str, str] = {
         "checkpoints 0, 1, 2, 3, 20, 40, 60, 80, 86 scaled to 0, 1, 2, 3, 10, 20, 30, 40, 43 "
         "(the first three kept: early training); optimizer drawn from {adam, sgd} (published "
         "also RMSProp) and init from our Glorot/He schemes (published also orthogonal and "
-        "normal draws of a sampled std), batch 32; the training-data fraction (published: "
-        "drawn per model from {0.1, 0.25, 0.5, 1.0}) is one zoo-level setting here, "
+        "normal draws of a sampled std), batch 32 (our choice); the training-data fraction "
+        "(published: drawn per model from {0.1, 0.25, 0.5, 1.0}) is one zoo-level setting here, "
         "dataset.train_fraction = 1.0 (a population trains on one training set; make one zoo "
         "per fraction to vary it)."
     ),
