@@ -85,6 +85,29 @@ def test_antisymmetric_edge_states_give_the_dirac_operator():
     torch.testing.assert_close(e_new, torch.cat([forward, -forward]))  # stays antisymmetric
 
 
+def test_node_update_is_the_unsigned_incoming_sum_by_a_loop():
+    """The node update adds the states of the edges INTO each node, unsigned, as the authors'
+    released code does (parity with a plain loop); with the same state on both directions of a
+    line (as the grid inputs start) that is not the signed Dirac block B E (negative control)."""
+    n = 5
+    lines = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
+    both = torch.cat([lines, lines.flip(0)], 1)
+    config = DBGNNConfig(hidden_node=3, hidden_edge=2, delta=0.3)
+    torch.manual_seed(2)
+    step = DiracBianconiStep(config)
+    x, half = torch.randn(n, 3), torch.randn(lines.shape[1], 2)
+    e = torch.cat([half, half])  # both directions of a line hold the same state
+    x_new, _ = step(x, e, both)
+    incoming = [torch.zeros(2) for _ in range(n)]
+    for l, (_, t) in enumerate(both.T.tolist()):
+        incoming[t] = incoming[t] + e[l]  # unsigned; edges leaving t do not count
+    loop = torch.stack([x[i] + incoming[i] @ step.w_ne + x[i] @ step.beta_n.T for i in range(n)])
+    torch.testing.assert_close(x_new, loop)
+    signed, _ = incidence(lines, n)
+    dirac = x + signed @ half @ step.w_ne + x @ step.beta_n.T
+    assert (x_new - dirac).abs().max() > 1e-2
+
+
 def test_init_follows_the_published_scales():
     step = DiracBianconiStep(DBGNNConfig(hidden_node=64, hidden_edge=64, delta=0.01))
     torch.testing.assert_close(step.beta_e, 0.01 * torch.eye(64))

@@ -14,6 +14,7 @@ from weightspace.powergrid import (
     GridConfig,
     GridTensors,
     SimulationConfig,
+    edge_rhs,
     integrate,
     make_grid,
     node_stability,
@@ -68,6 +69,8 @@ def test_batched_rhs_matches_numpy(grid):
     )
     reference = np.stack([numpy_rhs(grid, 0.1)(0.0, row) for row in y])
     np.testing.assert_allclose(ours.numpy(), reference, atol=1e-12)
+    edges = np.stack([edge_rhs(grid, 0.1)(0.0, row) for row in y])  # scipy's sparse baseline
+    np.testing.assert_allclose(edges, reference, atol=1e-12)
 
 
 def test_batch_size_does_not_change_a_trajectory(grid):
@@ -158,3 +161,113 @@ def test_bad_settings_are_one_clear_error(make):
 def test_odd_node_count_names_the_fix():
     with pytest.raises(ConfigError, match="even number"):
         GridConfig(nodes=21)
+
+
+def test_published_early_stop_gives_the_labels_of_a_run_to_t_max():
+    """The same SNBS perturbations with the published early stop (t >= 1, max|omega| <= 0.1)
+    and integrated to t_max = 500: no label differs (benchmarks/snbs_early_stop.py counts it on
+    thousands), and stopping early saves time."""
+    grids = [make_grid(GridConfig(nodes=10), (5, 0))]
+    config = SimulationConfig(perturbations=4)
+    early = node_stability(grids, config, [(5, 0, 1)])[0]
+    full = node_stability(grids, config, [(5, 0, 1)], stop="none")[0]
+    assert 0 < full.returned.mean() < 1  # both outcomes occur among the 40 perturbations
+    assert full.mean_t_final == pytest.approx(500.0)
+    assert early.mean_t_final < 400.0
+    np.testing.assert_array_equal(early.returned, full.returned)
+
+
+def test_dwell_stop_fixes_a_stop_at_a_passing_calm():
+    """Control: from rest at random phases with t_min = 0, frequencies pass below the tolerance
+    before the grid has settled, and the published rule labels some runs returned that a run
+    to t_max does not; holding the condition for 5 time units (the ``dwell`` rule) gives the
+    t_max labels."""
+    grid = make_grid(GridConfig(nodes=10), (0, 0))
+    rng = np.random.default_rng(0)
+    y0 = torch.tensor(np.concatenate([rng.uniform(-np.pi, np.pi, (40, 10)), np.zeros((40, 10))], 1))
+    config = SimulationConfig(t_max=100.0, t_min=0.0)
+    run = lambda stop: integrate(  # noqa: E731
+        GridTensors.stack([grid]), torch.zeros(40, dtype=torch.long), y0, config, stop=stop
+    )
+    published, dwell, full = run("published"), run("dwell"), run("none")
+    assert (published.returned != full.returned).sum() > 0
+    np.testing.assert_array_equal(dwell.returned, full.returned)
+    stopped = dwell.t_final < config.t_max
+    assert stopped.any() and (dwell.t_final[stopped] >= 5.0).all()
+    with pytest.raises(ConfigError):
+        run("sometimes")
+
+
+def _tiny_grids(count: int = 12) -> list:
+    from weightspace.powergrid import grid_data
+
+    data = []
+    for i in range(count):
+        g = make_grid(GridConfig(nodes=10), (8, i))
+        data.append(grid_data(g.power, g.edges, 9.0, np.clip(g.adjacency().sum(1) / 5, 0, 1)))
+    return data
+
+
+def test_dbgnn_depth_follows_the_asked_layers_and_steps():
+    from weightspace.powergrid import GridTrainConfig, build_model
+
+    config = GridTrainConfig(hidden=4)
+    published = build_model("dbgnn", config)
+    assert len(published.net.steps) == 4 and published.net.config.steps == 12
+    asked = build_model("dbgnn", config, layers=2, steps=3)
+    assert len(asked.net.steps) == 2 and asked.net.config.steps == 3
+    assert len(build_model("gcn", config, layers=2).convs) == 2  # every model takes it
+    assert len(build_model("gcn", config).convs) == config.layers
+    with pytest.raises(ConfigError):
+        build_model("dbgnn", config, layers=0)
+
+
+def test_cli_train_passes_layers_and_steps_to_the_dbgnn(tmp_path, monkeypatch, capsys):
+    """``grids train --layers 2 --steps 3`` builds a 2-layer DBGNN (it used to stay at 4 x 12)."""
+    from weightspace.cli import main
+    from weightspace.graphs import grids as grids_module
+    from weightspace.powergrid import DatasetConfig, GenerateConfig, generate_dataset
+
+    generate_dataset(
+        GenerateConfig(
+            GridConfig(nodes=6), SimulationConfig(perturbations=2, t_max=8.0), DatasetConfig(8)
+        ),
+        tmp_path / "d",
+        progress=False,
+    )
+    built = []
+    original = grids_module.GridDBGNN.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built.append((len(self.net.steps), self.net.config.steps))
+
+    monkeypatch.setattr(grids_module.GridDBGNN, "__init__", spy)
+    args = ["grids", "train", "--model", "dbgnn", "--data", str(tmp_path / "d"), "--epochs", "1"]
+    assert main([*args, "--hidden", "4", "--seeds", "1", "--quiet"]) == 0
+    assert main([*args, "--hidden", "4", "--seeds", "1", "--layers", "2", "--steps", "3"]) == 0
+    assert built == [(4, 12), (2, 3)]
+    capsys.readouterr()
+
+
+def test_comparison_over_seeds_has_per_seed_results_and_the_unit_count():
+    from weightspace.powergrid import GridTrainConfig
+    from weightspace.powergrid.compare import compare_baselines, comparison_table
+
+    data = _tiny_grids()
+    config = GridTrainConfig(epochs=2, hidden=8, batch_size=4, seed=5)
+    tests = {"test": data[9:]}
+    results = compare_baselines(["gcn", "linear"], data[:6], data[6:9], tests, config, seeds=2)
+    gcn = results["gcn"]
+    assert [r["seed"] for r in gcn["per_seed"]] == [5, 6]
+    assert gcn["test_units"] == 2 and gcn["unit"] == "seed"
+    per_seed = [r["test"]["r2"] for r in gcn["per_seed"]]
+    assert per_seed[0] != per_seed[1]  # the seeds train different models
+    assert gcn["test"]["r2"] == pytest.approx(np.mean(per_seed))
+    interval = gcn["intervals"]["test"]["r2"]
+    assert interval["test_units"] == 2 and interval["unit"] == "seed"
+    assert interval["low"] is None and interval["high"] is None  # 2 < 8 seeds: no interval
+    table = comparison_table(results, ["test"])
+    assert table.count("(2 seeds: no interval)") == 4 and "| gcn |" in table
+    with pytest.raises(ConfigError):
+        compare_baselines(["gcn"], data[:6], data[6:9], tests, config, seeds=0)

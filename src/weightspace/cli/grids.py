@@ -59,7 +59,9 @@ def _load_splits(path: str, seed: int) -> dict[str, list]:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from weightspace.powergrid import GridTrainConfig, run_baseline
+    from weightspace.config import CONFIG_FLAG, read_config_file
+    from weightspace.powergrid import GridTrainConfig
+    from weightspace.powergrid.compare import compare_baselines, comparison_table
     from weightspace.zoo.storage import atomic_write_json
 
     config = config_from_args(GridTrainConfig, args)
@@ -74,18 +76,16 @@ def _train(args: argparse.Namespace) -> None:
             whole["test"] if args.transfer_split == "test" else sum(whole.values(), [])
         )
     log = None if args.quiet else (lambda e: print(json.dumps(e)))
-    results = {}
-    for name in args.model:
-        results[name] = run_baseline(name, splits["train"], splits["valid"], tests, config, log)
-    header = f"{'model':9s} " + " ".join(f"{k + ' R2':>14s} {'<0.1':>6s}" for k in tests)
-    print(header)
-    for name, r in results.items():
-        cells = " ".join(f"{r[k]['r2']:14.3f} {r[k]['within_0.1']:6.3f}" for k in tests)
-        print(f"{name:9s} {cells}")
+    path = getattr(args, CONFIG_FLAG, None)  # the DBGNN keeps its published depth unless asked
+    given = "layers" in vars(args) or (path is not None and "layers" in read_config_file(path))
+    results = compare_baselines(
+        args.model, splits["train"], splits["valid"], tests, config, args.seeds, log,
+        layers=config.layers if given else None, steps=args.steps,
+    )  # fmt: skip
+    print(comparison_table(results, list(tests)))
     if out is not None:
-        atomic_write_json(
-            out, {"data": args.data, "tests": list(tests), "config": config.to_dict(), **results}
-        )
+        meta = {"data": args.data, "tests": list(tests), "config": config.to_dict()}
+        atomic_write_json(out, {**meta, "seeds": args.seeds, "steps": args.steps, **results})
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -116,5 +116,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", help="a JSON file for the results")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    train.add_argument(
+        "--seeds", type=int, default=3, help="training seeds per model (mean and interval)"
+    )
+    train.add_argument(
+        "--steps", type=int, help="DBGNN Dirac steps per layer (default: the published 12)"
+    )
     add_config_arguments(train, GridTrainConfig)
     train.set_defaults(run=_train)

@@ -6,11 +6,25 @@ directed edge l = (s -> t) of an edge list that holds both directions of every l
     E'_l = E_l + (X_t - X_s) W_en + E_l beta_e^T
     X'_i = X_i + (sum over edges l with t(l) = i of E_l) W_ne + X_i beta_n^T
 
-then dropout and the activation. With the signed incidence matrix B these are the two blocks of
-the topological Dirac operator D = [[0, B], [B^T, 0]]: node signals change by edge differences and
-edges feed back into nodes, so a signal travels like a wave (one hop per two steps) instead of
-diffusing. A layer applies one step T times with shared weights; after every layer the raw inputs
-are re-injected, x <- Linear([x_in || x]) (the same for edges), the skip linears shared by all
+then dropout and the activation. The node update sums the incoming edge states *unsigned*: a
+``scatter_add`` (``index_add_``) of E_l over the target index t(l), as the authors' released code
+does; in matrix form X' = X + B_in E W_ne + X beta_n^T with B_in[i, l] = 1 if t(l) = i, else 0.
+Edges leaving a node do not enter its sum, with neither sign. The edge update is signed,
+X_t - X_s = (B^T X)_l with the signed incidence matrix B (B[t(l), l] = +1, B[s(l), l] = -1).
+
+Relation to the topological Dirac operator D = [[0, B], [B^T, 0]] of the papers: the edge update
+is its B^T block exactly; the node update equals its B block only when the two directions of
+every line hold opposite states (E_(s->t) = -E_(t->s)), because then the unsigned sum over the
+incoming direction of each line equals the signed sum over one direction per line. One linear
+step keeps opposite states opposite, but the model does not start from them: the edge encoder
+gives both directions of a line the same input (for power grids, K on both), and the skips (with
+biases and the raw inputs) and ReLU / LeakyReLU are not odd. So in general the node update is
+the unsigned incoming sum, not B E. With D, node signals change by edge differences and edges
+feed back into nodes, so a signal travels like a wave (one hop per two steps) instead of
+diffusing.
+
+A layer applies one step T times with shared weights; after every layer the raw inputs are
+re-injected, x <- Linear([x_in || x]) (the same for edges), the skip linears shared by all
 layers. Init: W ~ delta * N(0, 1), beta_e = +delta * I, beta_n = -delta * I.
 """
 
@@ -85,12 +99,17 @@ class DiracBianconiStep(nn.Module):
     def forward(
         self, x: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (n, d_n), e (m, d_e), edge_index (2, m) -> new (x, e), both from the old states."""
+        """x (n, d_n), e (m, d_e), edge_index (2, m) -> new (x, e), both from the old states.
+
+        e' = e + (x[t] - x[s]) W_en + e beta_e^T per edge (s -> t);
+        x' = x + (unsigned sum of e over the edges into each node) W_ne + x beta_n^T.
+        """
         src, dst = edge_index
         xw = x @ self.w_en  # (n, d_e): project on nodes, then difference (fewer flops)
         e_new = e + (xw[dst] - xw[src]) + e @ self.beta_e.T  # (m, d_e)
         incoming = torch.zeros(len(x), e.shape[1], dtype=e.dtype, device=e.device)
-        incoming.index_add_(0, dst, e)  # (n, d_e): sum of the edges that end at each node
+        # (n, d_e): the unsigned sum of the states of the edges that end at each node (B_in E)
+        incoming.index_add_(0, dst, e)
         x_new = x + incoming @ self.w_ne + x @ self.beta_n.T  # (n, d_n)
         return self.act(self.drop_node(x_new)), self.act(self.drop_edge(e_new))
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from weightspace.errors import check_choice
+from weightspace.errors import ConfigError, check_choice
 from weightspace.powergrid.config import MODEL_NAMES, GridTrainConfig
 
 MEASURES = ("P", "degree", "avg_neighbor_degree", "clustering", "current_flow_bw", "closeness")
@@ -105,17 +105,30 @@ class MeasuresMLP(nn.Module):
         return torch.sigmoid(self.net(x)).squeeze(-1)
 
 
-def build_model(name: str, config: GridTrainConfig) -> nn.Module:
-    """A torch model by name (``tag``, ``arma``, ``gcn``, ``sage``, ``mlp`` or ``dbgnn``)."""
-    check_choice("model", name, tuple(n for n in MODEL_NAMES if n != "measures"))
-    torch.manual_seed(config.seed)
-    if name == "dbgnn":  # Dirac-Bianconi GNN (Nauck et al. 2024): 4 layers x 12 steps
-        from weightspace.graphs.grids import GridDBGNN
+def build_model(
+    name: str, config: GridTrainConfig, layers: int | None = None, steps: int | None = None
+) -> nn.Module:
+    """A torch model by name (``tag``, ``arma``, ``gcn``, ``sage``, ``mlp`` or ``dbgnn``).
 
-        return GridDBGNN(config.hidden)
+    ``layers`` overrides ``config.layers`` for every model. The DBGNN takes the published depth
+    of Nauck et al. 2024 (4 layers x 12 Dirac steps) unless ``layers`` / ``steps`` are given:
+    ``config.layers`` (default 3) is the baselines' depth and does not set it. ``steps`` (Dirac
+    steps per layer) applies to the DBGNN only; the other models ignore it.
+    """
+    check_choice("model", name, tuple(n for n in MODEL_NAMES if n != "measures"))
+    for field, value in (("layers", layers), ("steps", steps)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(field, "an integer >= 1", value)
+    torch.manual_seed(config.seed)
+    if name == "dbgnn":  # Dirac-Bianconi GNN (Nauck et al. 2024)
+        from weightspace.graphs.grids import DBGNN_LAYERS, DBGNN_STEPS, GridDBGNN
+
+        return GridDBGNN(config.hidden, layers or DBGNN_LAYERS, steps or DBGNN_STEPS)
     if name == "mlp":
-        return MeasuresMLP(config.hidden, config.layers)
-    return GraphRegressor(name, config.hidden, config.layers)
+        return MeasuresMLP(config.hidden, layers or config.layers)
+    return GraphRegressor(name, config.hidden, layers or config.layers)
 
 
 def fit_measures_regression(train: list, kind: str = "boosting", seed: int = 0):

@@ -82,6 +82,22 @@ def numpy_rhs(grid: Grid, damping: float) -> Callable[[float, np.ndarray], np.nd
     return rhs
 
 
+def edge_rhs(grid: Grid, damping: float) -> Callable[[float, np.ndarray], np.ndarray]:
+    """The same right-hand side for one trajectory in NumPy over the edge list (sparse: one
+    sine per line, summed into the nodes by ``np.bincount``), as `swing_rhs` computes it."""
+    n, power = grid.num_nodes, grid.power
+    src, dst = np.ascontiguousarray(grid.edges[:, 0]), np.ascontiguousarray(grid.edges[:, 1])
+    coupling = float(grid.coupling)
+
+    def rhs(t: float, y: np.ndarray) -> np.ndarray:
+        theta, omega = y[:n], y[n:]
+        flow = coupling * np.sin(theta[src] - theta[dst])
+        lines = np.bincount(dst, flow, n) - np.bincount(src, flow, n)
+        return np.concatenate([omega, power - damping * omega + lines])
+
+    return rhs
+
+
 def perturbed_states(
     grid: Grid, perturbations: int, phase_range: float, frequency_range: float, seed: tuple
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

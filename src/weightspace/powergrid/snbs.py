@@ -18,7 +18,7 @@ from weightspace.errors import ConfigError
 from weightspace.powergrid.config import SimulationConfig
 from weightspace.powergrid.dynamics import GridTensors, perturbed_states
 from weightspace.powergrid.growth import Grid
-from weightspace.powergrid.integrate import integrate
+from weightspace.powergrid.integrate import StopRule, integrate
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,12 @@ def node_stability(
     config: SimulationConfig,
     seeds: list[tuple[int, ...]],
     progress: Callable[[int], None] | None = None,
+    stop: str | StopRule = "published",
 ) -> list[NodeStability]:
     """SNBS and survivability of every node of ``grids`` (all of one size), one batch.
 
     ``seeds[i]`` seeds the perturbations of ``grids[i]``; ``progress`` gets the number of
-    trajectories finished since its last call.
+    trajectories finished since its last call; ``stop`` the early-stop rule (see `StopRule`).
 
     Example:
         >>> grid = make_grid(GridConfig(nodes=20), seed=(0, 0))
@@ -75,6 +76,7 @@ def node_stability(
         y0,
         config,
         progress,
+        stop,
     )
     out, start = [], 0
     for grid in grids:
