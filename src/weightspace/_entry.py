@@ -1,5 +1,7 @@
 """The ``weightspace`` executable: imports the command line inside a guard, so a Ctrl-C while
-torch and scikit-learn are still loading is one line, like a Ctrl-C later on."""
+it starts is one line, like a Ctrl-C later on. The command line itself imports only light
+modules (``weightspace --help`` loads no torch); torch and scikit-learn load inside the chosen
+command's run function, where `weightspace.cli.main` catches a Ctrl-C."""
 
 from __future__ import annotations
 

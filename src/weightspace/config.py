@@ -196,7 +196,8 @@ def add_config_arguments(
             default = f.default_factory()  # type: ignore[misc]
         help_text = f.metadata.get("help", "")
         shown = show_default(default)
-        help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
+        if shown:
+            help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
         group.add_argument(
             _flag(f.name),
             dest=f.name,

@@ -5,8 +5,6 @@ Each message names the offending field or file, says what was expected and how t
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFitted
-
 
 class WeightspaceError(Exception):
     """Base class of every error weightspace raises on bad input."""
@@ -21,6 +19,15 @@ class ConfigError(WeightspaceError, ValueError):
         if fix:
             message += f". {fix}"
         super().__init__(message)
+
+
+class DeviceError(ConfigError):
+    """A device was asked for (``--device cuda``) that this machine does not have."""
+
+    def __init__(self, field: str, device: str, problem: str, fix: str = "") -> None:
+        self.field, self.device = field, device
+        fix = fix or f"use {field} cpu"
+        WeightspaceError.__init__(self, f"{field} {device}: {problem}; {fix}")
 
 
 class FileFormatError(WeightspaceError):
@@ -53,5 +60,21 @@ def check_choice(field: str, value: object, allowed: tuple | list | dict) -> Non
         raise ConfigError(field, f"one of {names}", value, "Pick one of the allowed values.")
 
 
-class NotFittedError(WeightspaceError, _SklearnNotFitted):
-    """A fitted object (normalizer, encoder, probe) was used before ``fit``."""
+def _not_fitted_error() -> type:
+    """``NotFittedError``, built on first use: it subclasses scikit-learn's ``NotFittedError``
+    (so ``except sklearn.exceptions.NotFittedError`` catches it too), and importing
+    scikit-learn takes about a second, which ``weightspace --help`` must not pay."""
+    from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+
+    class NotFittedError(WeightspaceError, sklearn_not_fitted):
+        """A fitted object (normalizer, encoder, probe) was used before ``fit``."""
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"
+    return NotFittedError
+
+
+def __getattr__(name: str) -> type:  # PEP 562: `from weightspace.errors import NotFittedError`
+    if name != "NotFittedError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = globals()["NotFittedError"] = _not_fitted_error()  # created once
+    return cls

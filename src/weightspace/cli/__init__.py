@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from weightspace._entry import INTERRUPTED
-from weightspace.cli.zoo import describe_zoo
+from weightspace.cli.common import HelpFormatter, sub_commands
 from weightspace.errors import WeightspaceError
 
 # each module has register(commands); a new command group is one more name here
@@ -34,10 +34,13 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; it imports only light modules (the start-up test walks it)."""
     parser = argparse.ArgumentParser(
-        prog="weightspace", description="Learning from the weights of neural networks."
+        prog="weightspace",
+        description="Learning from the weights of neural networks.",
+        formatter_class=HelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = sub_commands(parser, "command")
     for name in COMMAND_MODULES:
         importlib.import_module(f"weightspace.cli.{name}").register(commands)
     return parser
@@ -68,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err.filename}: {err.strerror}", file=sys.stderr)
         return 2
     return 0
+
+
+def __getattr__(name: str) -> object:  # PEP 562: `describe_zoo` loads on first use
+    if name != "describe_zoo":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from weightspace.cli.zoo import describe_zoo
+
+    return describe_zoo
 
 
 __all__ = ["build_parser", "describe_zoo", "main"]

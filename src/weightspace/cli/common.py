@@ -1,8 +1,81 @@
-"""Shared pieces of the command modules."""
+"""Shared pieces of the command modules.
+
+The parser is built from light modules only, so ``weightspace --help`` starts in a fraction
+of a second: flags that need a heavy module (a config class next to torch code) are added by
+`defer` when their command is chosen, and every command imports torch and friends inside
+its run function.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from weightspace.config import add_config_arguments, show_default
+from weightspace.errors import DeviceError
+
+_PENDING = "_weightspace_pending"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that shows ``%(default)s`` as a user would type it: ``0.333333``, not
+    ``0.3333333333333333``; ``1 2``, not ``(1, 2)``; nothing for None."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.default is argparse.SUPPRESS:
+            return super()._expand_help(action)
+        shown = copy.copy(action)
+        shown.default = show_default(action.default)
+        return super()._expand_help(shown)
+
+
+class SubCommands(argparse._SubParsersAction):
+    """Sub-commands that share the help formatter and finish their parser (`defer`) only
+    when chosen, so listing the commands imports nothing heavy."""
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        return super().add_parser(name, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        chosen = self._name_parser_map.get(values[0])
+        if chosen is not None:
+            complete(chosen)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def sub_commands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
+    """``parser.add_subparsers`` with `SubCommands` (a required choice)."""
+    return parser.add_subparsers(dest=dest, required=True, action=SubCommands)
+
+
+Build = Callable[[argparse.ArgumentParser], None]
+
+
+def defer(parser: argparse.ArgumentParser, build: Build) -> None:
+    """Call ``build(parser)`` (which adds flags) when the command is chosen, not at start-up."""
+    setattr(parser, _PENDING, [*getattr(parser, _PENDING, []), build])
+
+
+def config_flags(parser: argparse.ArgumentParser, where: str, **options: Any) -> None:
+    """`add_config_arguments` of the config class at ``where`` (``"module:Class"``), deferred
+    (`defer`): its module may import torch."""
+
+    def build(chosen: argparse.ArgumentParser) -> None:
+        module, _, name = where.partition(":")
+        add_config_arguments(chosen, getattr(importlib.import_module(module), name), **options)
+
+    defer(parser, build)
+
+
+def complete(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Run the deferred builds of ``parser`` (once); returns it."""
+    for build in parser.__dict__.pop(_PENDING, []):
+        build(parser)
+    return parser
 
 
 def group(commands: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
@@ -11,6 +84,27 @@ def group(commands: argparse._SubParsersAction, name: str, help: str) -> argpars
     if name in commands.choices:
         return commands.choices[name]._weightspace_commands  # type: ignore[attr-defined]
     parser = commands.add_parser(name, help=help)
-    sub = parser.add_subparsers(dest=f"{name}_command", required=True)
+    sub = sub_commands(parser, f"{name}_command")
     parser._weightspace_commands = sub  # type: ignore[attr-defined]
     return sub
+
+
+def check_device(device: str, flag: str = "--device") -> None:
+    """Refuse a device this machine does not have (``cuda``, ``cuda:N``, ``mps``) with one
+    line, before the command writes anything; ``auto`` and ``cpu`` always pass. Run it at the
+    start of a command's run function: it imports torch, which parsing must not."""
+    if device != "mps" and device != "cuda" and not device.startswith("cuda:"):
+        return
+    import torch
+
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(flag, device, "no MPS device here")
+        return
+    if not torch.cuda.is_available():
+        raise DeviceError(flag, device, "no CUDA device here")
+    index = device.partition(":")[2]
+    count = torch.cuda.device_count()
+    if index.isdigit() and int(index) >= count:
+        raise DeviceError(flag, device, f"no CUDA device {index} here ({count} visible)")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weightspace.cli.common import check_device
+
 
 def _demo(args: argparse.Namespace) -> None:
+    check_device(args.device)  # before anything is written
     from weightspace.demo import DEMOS, REPORT, run_demo, summary
 
     config = DEMOS["quick" if args.quick else "full"]

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.cli.common import config_flags, defer, group
+from weightspace.config import config_from_args
 
 
 def _grid(args: argparse.Namespace) -> None:
@@ -84,17 +84,25 @@ def _model(args: argparse.Namespace) -> None:
         print("  metrics: " + json.dumps({k: round(float(v), 4) for k, v in shown.items()}))
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    from weightspace.diagnose import EvaluateConfig, GridConfig, MetricsConfig
+def _preset_flag(grid: argparse.ArgumentParser) -> None:
     from weightspace.diagnose.grid import GRID_PRESETS
+
+    grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
+
+
+def _question_flag(fit: argparse.ArgumentParser) -> None:
     from weightspace.diagnose.tree import SHAPES
 
+    fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     sub = group(commands, "diagnose", "why a model fell short: loss-landscape metrics, MD tree")
     grid = sub.add_parser("grid", help="train a width x batch x data grid (one zoo per cell)")
-    grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
+    defer(grid, _preset_flag)  # the names and config classes live next to torch code
     grid.add_argument("--out", required=True, help="grid directory (resumed if partial)")
     grid.add_argument("--quiet", action="store_true")
-    add_config_arguments(grid, GridConfig)
+    config_flags(grid, "weightspace.diagnose:GridConfig")
     grid.set_defaults(run=_grid)
 
     metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")
@@ -102,12 +110,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--out", required=True, help="TABLE.parquet")
     metrics.add_argument("--overwrite", action="store_true")
     metrics.add_argument("--quiet", action="store_true")
-    add_config_arguments(metrics, MetricsConfig)
+    config_flags(metrics, "weightspace.diagnose:MetricsConfig")
     metrics.set_defaults(run=_metrics)
 
     fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes FITTED.json")
     fit.add_argument("--train", required=True, help="metrics table (.parquet or published .csv)")
-    fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
+    defer(fit, _question_flag)
     fit.add_argument(
         "--search",
         choices=("bounded", "scan"),
@@ -135,11 +143,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run the paper's five cases and print them beside its published accuracies",
     )
-    add_config_arguments(ev, EvaluateConfig)
+    config_flags(ev, "weightspace.diagnose:EvaluateConfig")
     ev.set_defaults(run=_evaluate)
 
     model = sub.add_parser("model", help="diagnose the configuration(s) of a zoo with a tree")
     model.add_argument("checkpoint", help="a zoo directory holding >= 2 seeds of a configuration")
     model.add_argument("--tree", required=True, help="FITTED.json from `diagnose fit`")
-    add_config_arguments(model, MetricsConfig)
+    config_flags(model, "weightspace.diagnose:MetricsConfig")
     model.set_defaults(run=_model)

@@ -7,10 +7,9 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from weightspace.cli.common import check_device, config_flags
 from weightspace.cli.zoo import describe_zoo
-from weightspace.config import add_config_arguments
 from weightspace.errors import ConfigError, check_choice
-from weightspace.train.config import TrainConfig
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -28,6 +27,7 @@ def _fit(args: argparse.Namespace) -> None:
 
         fixed["splits"] = split_setting(args.split, args.split_seed or 0)
     train = config_from_args(TrainConfig, args, **fixed)
+    check_device(train.device)  # before anything is written
     kind = ENCODERS[args.model]
     check_choice("--preset", args.preset, tuple(kind.presets))
     config = None
@@ -94,7 +94,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--split-seed", type=int, help="seed of the split (default 0)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_config_arguments(fit, TrainConfig, skip=("progress",))
+    config_flags(fit, "weightspace.train.config:TrainConfig", skip=("progress",))
     fit.set_defaults(run=_fit)
     embed = commands.add_parser("embed", help="embed every checkpoint of a zoo")
     embed.add_argument("--model", required=True, help="a directory written by `fit`")

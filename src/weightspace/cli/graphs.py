@@ -6,8 +6,8 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.cli.common import config_flags, defer, group
+from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
 
@@ -75,18 +75,22 @@ def _probe(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    from weightspace.graphs.figures import DiagnoseConfig
-    from weightspace.graphs.longrange import LongRangeConfig
-    from weightspace.graphs.weight_probe import GRAPH_MODELS, WeightGraphConfig
+def _graph_models_flag(probe: argparse.ArgumentParser) -> None:
+    from weightspace.graphs.weight_probe import GRAPH_MODELS
 
+    probe.add_argument(
+        "--graph-models", nargs="+", choices=tuple(GRAPH_MODELS), default=["dbgnn", "mpnn"]
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     sub = group(commands, "graphs", "Dirac–Bianconi graph networks and weight graphs")
     diagnose = sub.add_parser(
         "diagnose", help="Dirichlet energy per step and impulse spread, DBGNN vs GCN (PNG)"
     )
     diagnose.add_argument("--out", required=True, help="directory for the figures")
     diagnose.add_argument("--overwrite", action="store_true", help="replace existing figures")
-    add_config_arguments(diagnose, DiagnoseConfig)
+    config_flags(diagnose, "weightspace.graphs.figures:DiagnoseConfig")
     diagnose.set_defaults(run=_diagnose)
 
     longrange = sub.add_parser(
@@ -94,7 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     longrange.add_argument("--out", required=True, help="a .json file of accuracies")
     longrange.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    add_config_arguments(longrange, LongRangeConfig)
+    config_flags(longrange, "weightspace.graphs.longrange:LongRangeConfig")
     longrange.set_defaults(run=_longrange)
 
     probe = sub.add_parser(
@@ -102,11 +106,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     probe.add_argument("--zoo", required=True)
     probe.add_argument("--encoder", nargs="+", help="encoder directories written by `fit`")
-    probe.add_argument(
-        "--graph-models", nargs="+", choices=tuple(GRAPH_MODELS), default=["dbgnn", "mpnn"]
-    )
+    defer(probe, _graph_models_flag)  # the names and configs live next to torch code
     probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
     probe.add_argument("--out", help="write the scores as JSON")
     probe.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    add_config_arguments(probe, WeightGraphConfig, skip=("model",))
+    config_flags(probe, "weightspace.graphs.weight_probe:WeightGraphConfig", skip=("model",))
     probe.set_defaults(run=_probe)

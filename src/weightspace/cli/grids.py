@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args, sections_from_args
+from weightspace.cli.common import check_device, config_flags, defer, group
+from weightspace.config import config_from_args, sections_from_args
 from weightspace.errors import ConfigError
 
 
@@ -22,6 +22,7 @@ def _generate(args: argparse.Namespace) -> None:
 
     sections = {"grid": GridConfig, "simulation": SimulationConfig, "dataset": DatasetConfig}
     config = GenerateConfig(**sections_from_args(args, sections))
+    check_device(config.simulation.device)  # before anything is written
     dataset = generate_dataset(config, args.out, backend=args.backend, progress=not args.quiet)
     timing = dataset.manifest["timing"]
     print(
@@ -65,6 +66,7 @@ def _train(args: argparse.Namespace) -> None:
     from weightspace.zoo.storage import atomic_write_json
 
     config = config_from_args(GridTrainConfig, args)
+    check_device(config.device)  # before anything is written
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not args.overwrite:
         raise ConfigError("--out", "a file that does not exist yet", str(out), "Add --overwrite")
@@ -88,14 +90,17 @@ def _train(args: argparse.Namespace) -> None:
         atomic_write_json(out, {**meta, "seeds": args.seeds, "steps": args.steps, **results})
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    from weightspace.powergrid import DatasetConfig, GridConfig, GridTrainConfig, SimulationConfig
-    from weightspace.powergrid.compare import BASELINES
+def _model_flag(train: argparse.ArgumentParser) -> None:
+    from weightspace.powergrid.config import BASELINES
 
+    train.add_argument("--model", nargs="+", required=True, choices=BASELINES)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     grids = group(commands, "grids", "power-grid stability datasets (SNBS) and GNN baselines")
     gen = grids.add_parser("generate", help="simulate a dataset (resumes a partial directory)")
-    for cls in (GridConfig, SimulationConfig, DatasetConfig):
-        add_config_arguments(gen, cls)
+    for name in ("GridConfig", "SimulationConfig", "DatasetConfig"):
+        config_flags(gen, f"weightspace.powergrid.config:{name}")
     gen.add_argument("--out", required=True, help="the dataset directory to write")
     gen.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.add_argument("dir")
     info.set_defaults(run=_info)
     train = grids.add_parser("train", help="fit baselines, print R^2 in-distribution and transfer")
-    train.add_argument("--model", nargs="+", required=True, choices=BASELINES)
+    defer(train, _model_flag)
     train.add_argument("--data", required=True, help="a generated dataset or a Zenodo folder")
     train.add_argument("--test", nargs="*", help="more datasets to test on (size transfer)")
     train.add_argument(
@@ -122,5 +127,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--steps", type=int, help="DBGNN Dirac steps per layer (default: the published 12)"
     )
-    add_config_arguments(train, GridTrainConfig)
+    config_flags(train, "weightspace.powergrid.config:GridTrainConfig")
     train.set_defaults(run=_train)

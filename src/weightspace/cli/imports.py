@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.cli.common import config_flags, defer, group
+from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
 
@@ -53,16 +53,26 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {export_zoo(args.dir, args.to, args.out)} ({args.to} layout)")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    from weightspace.zoo.imports import EXPORT_FORMATS, FORMATS, ImportOptions
+def _source_flag(imports: argparse.ArgumentParser) -> None:
+    from weightspace.zoo.imports import FORMATS
 
+    imports.add_argument("--from", dest="source", required=True, choices=FORMATS)
+
+
+def _to_flag(export: argparse.ArgumentParser) -> None:
+    from weightspace.zoo.imports import EXPORT_FORMATS
+
+    export.add_argument("--to", required=True, choices=EXPORT_FORMATS)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     zoo = group(commands, "zoo", "create, import and inspect model zoos")
     imports = zoo.add_parser("import", help="import a zoo: Model Zoos, Small CNN Zoo, a folder")
-    imports.add_argument("--from", dest="source", required=True, choices=FORMATS)
+    defer(imports, _source_flag)  # the choices live next to the readers (torch)
     imports.add_argument("path", help="the folder of the zoo to import")
     imports.add_argument("--out", required=True, help="the zoo directory to write")
     imports.add_argument("--module", help="your network as package.module:Class (needs --dataset)")
-    add_config_arguments(imports, ImportOptions)
+    config_flags(imports, "weightspace.zoo.imports:ImportOptions")
     imports.set_defaults(run=_import)
 
     attach = zoo.add_parser("attach", help="record an imported zoo's task and network")
@@ -76,6 +86,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     export = zoo.add_parser("export", help="write a zoo in the Model Zoos or Small CNN Zoo layout")
     export.add_argument("dir", help="the zoo directory")
-    export.add_argument("--to", required=True, choices=EXPORT_FORMATS)
+    defer(export, _to_flag)
     export.add_argument("--out", required=True, help="a new folder")
     export.set_defaults(run=_export)

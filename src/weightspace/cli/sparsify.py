@@ -6,19 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments, config_from_args
+from weightspace.cli.common import check_device, config_flags, group
+from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
 OUTPUTS = ("comparison.json", "comparison.md", "twins.html")
 
 
 def _sparsify(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from weightspace.sparsify import SparsifyConfig, sparsify_zoo
 
     config = config_from_args(SparsifyConfig, args)
+    check_device(config.device)  # before anything is written
     twin = sparsify_zoo(args.zoo, args.out, config)
     ok = twin.column("status") == "ok"
     last = twin.column("epoch") == twin.column("epoch").max()
@@ -76,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sparsify.add_argument("zoo", help="the original zoo directory")
     sparsify.add_argument("--out", required=True, help="the twin zoo directory to write")
-    add_config_arguments(sparsify, _config_class())
+    config_flags(sparsify, "weightspace.sparsify.config:SparsifyConfig")
     sparsify.set_defaults(run=_sparsify)
     compare = zoo.add_parser(
         "compare", help="accuracy vs sparsity, agreement and correlation of twins and originals"
@@ -86,9 +87,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", help="a directory for comparison.json, the table and figures")
     compare.add_argument("--overwrite", action="store_true", help="replace earlier results")
     compare.set_defaults(run=_compare)
-
-
-def _config_class() -> type:
-    from weightspace.sparsify import SparsifyConfig
-
-    return SparsifyConfig

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields, replace
 
-import numpy as np
-
-from weightspace.cli.common import group
-from weightspace.config import add_config_arguments
+from weightspace.cli.common import check_device, config_flags, group
 from weightspace.errors import WeightspaceError
 
 
 def _zoo_create(args: argparse.Namespace) -> None:
+    check_device(args.device)  # before anything is written
     from weightspace.zoo import ZooConfig, create_zoo, preset
 
     if (args.preset is None) == (args.config is None):
@@ -31,6 +29,8 @@ def _zoo_create(args: argparse.Namespace) -> None:
 
 def describe_zoo(zoo) -> str:
     """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
+    import numpy as np
+
     m = zoo.manifest
     columns = zoo.table.column_names
     epoch, status, models = zoo.column("epoch"), zoo.column("status"), zoo.column("model_id")
@@ -127,9 +127,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
     create.add_argument("--quiet", action="store_true", help="no progress bar")
-    from weightspace.zoo.config import ZooConfig
-
-    add_config_arguments(create, ZooConfig)  # --seeds, --epochs, ... (Factors: in --config)
+    # --seeds, --epochs, ... (Factors: in --config)
+    config_flags(create, "weightspace.zoo.config:ZooConfig")
     create.set_defaults(run=_zoo_create)
     info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
     info.add_argument("dir")

@@ -8,46 +8,54 @@ splits = open_grid_dataset("grids20/").splits()       # or read_zenodo("dataset2
 fit_node_regressor(any_module, splits["train"], splits["valid"], GridTrainConfig())
 """
 
-from weightspace.powergrid.baselines import (
-    MEASURES,
-    GraphRegressor,
-    MeasuresMLP,
-    add_measures,
-    build_model,
-    node_measures,
-)
-from weightspace.powergrid.compare import (
-    BASELINES,
-    compare_baselines,
-    comparison_table,
-    run_baseline,
-)
-from weightspace.powergrid.config import (
-    DatasetConfig,
-    GridConfig,
-    GridTrainConfig,
-    SimulationConfig,
-)
-from weightspace.powergrid.dataset import GenerateConfig, generate_dataset, simulate_shard
-from weightspace.powergrid.dynamics import (
-    GridTensors,
-    edge_rhs,
-    numpy_rhs,
-    perturbed_states,
-    swing_rhs,
-)
-from weightspace.powergrid.growth import Grid, fixed_point, make_grid, power_flow_residual
-from weightspace.powergrid.integrate import STOP_RULES, StopRule, TrajectoryResult, integrate
-from weightspace.powergrid.reader import GridDataset, grid_data, open_grid_dataset, split_indices
-from weightspace.powergrid.snbs import NodeStability, node_stability
-from weightspace.powergrid.train import (
-    FitResult,
-    evaluate_node_regressor,
-    fit_node_regressor,
-    node_metrics,
-    predict_nodes,
-)
-from weightspace.powergrid.zenodo import read_zenodo
+from weightspace._lazy import lazy_names
+
+# loaded on first use: `grids generate --help` reads the configs without importing torch
+_EXPORTS = {
+    "MEASURES": "baselines",
+    "GraphRegressor": "baselines",
+    "MeasuresMLP": "baselines",
+    "add_measures": "baselines",
+    "build_model": "baselines",
+    "node_measures": "baselines",
+    "BASELINES": "config",
+    "compare_baselines": "compare",
+    "comparison_table": "compare",
+    "run_baseline": "compare",
+    "DatasetConfig": "config",
+    "GridConfig": "config",
+    "GridTrainConfig": "config",
+    "SimulationConfig": "config",
+    "GenerateConfig": "dataset",
+    "generate_dataset": "dataset",
+    "simulate_shard": "dataset",
+    "GridTensors": "dynamics",
+    "edge_rhs": "dynamics",
+    "numpy_rhs": "dynamics",
+    "perturbed_states": "dynamics",
+    "swing_rhs": "dynamics",
+    "Grid": "growth",
+    "fixed_point": "growth",
+    "make_grid": "growth",
+    "power_flow_residual": "growth",
+    "STOP_RULES": "integrate",
+    "StopRule": "integrate",
+    "TrajectoryResult": "integrate",
+    "integrate": "integrate",
+    "GridDataset": "reader",
+    "grid_data": "reader",
+    "open_grid_dataset": "reader",
+    "split_indices": "reader",
+    "NodeStability": "snbs",
+    "node_stability": "snbs",
+    "FitResult": "train",
+    "evaluate_node_regressor": "train",
+    "fit_node_regressor": "train",
+    "node_metrics": "train",
+    "predict_nodes": "train",
+    "read_zenodo": "zenodo",
+}
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 __all__ = [
     "BASELINES",

@@ -130,6 +130,9 @@ class DatasetConfig:
 
 
 MODEL_NAMES = ("tag", "arma", "gcn", "sage", "mlp", "measures", "dbgnn")
+# what `run_baseline` fits by name (`grids train --model`): here, not next to the torch code,
+# so that `weightspace grids train --help` lists them without importing torch
+BASELINES = ("tag", "arma", "gcn", "sage", "mlp", "measures", "linear", "dbgnn")
 
 
 @dataclass(frozen=True)
