@@ -1,6 +1,9 @@
-"""Train a population of models at once with torch.func (stack_module_state, functional_call, vmap).
+"""Train a population of models at once on one flat (N, P) parameter tensor.
 
-All models of a population share one network structure and one optimizer type; each has its own
+The forward pass of the sequential zoo networks runs as batched kernels over the population
+(`weightspace.zoo.batched`: grouped convolutions, batched matmuls); any other network (batch
+norm, variational layers) runs under torch.func (functional_call and vmap). All models of a
+population share one network structure and one optimizer type; each has its own
 seed, initialization, data order, learning rate, weight decay and dropout rate. Parameters live in
 one flat (N, P) tensor so that the optimizer update is a handful of fused tensor operations.
 """
@@ -17,6 +20,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from weightspace.errors import check_choice
+from weightspace.zoo import batched
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
 from weightspace.zoo.layers import Dropout
@@ -47,7 +51,10 @@ class Population:
     """A population of N models of one group, trained together.
 
     ``build`` makes one network from its `ArchConfig` (the registry's `build_model`; a
-    sparsifier passes one that swaps in variational layers).
+    sparsifier passes one that swaps in variational layers). ``eval_batch`` is the number of
+    images evaluated at once (default: as many as keep one layer's activations of the whole
+    population within 64 MiB; 64 on the vmap path). ``program`` is the batched forward
+    (`weightspace.zoo.batched.plan`), or None where the network runs under vmap.
 
     Example:
         >>> pop = Population(specs, splits, batch_size=32)
@@ -60,7 +67,7 @@ class Population:
         splits: Splits,
         batch_size: int,
         device: torch.device | str = "cpu",
-        eval_batch: int = 64,
+        eval_batch: int | None = None,
         build: Callable[[ArchConfig], nn.Module] = build_model,
     ) -> None:
         groups = {spec.group for spec in specs}
@@ -69,7 +76,6 @@ class Population:
         self.device = torch.device(device)
         self.splits = splits.to(self.device)
         self.batch_size = batch_size
-        self.eval_batch = eval_batch
         models = []
         for spec in specs:
             torch.manual_seed(spec.seed)
@@ -103,8 +109,23 @@ class Population:
         # weights held at exactly zero (mask False) through every step
         self.penalty: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, P) -> (N,)
         self.mask: torch.Tensor | None = None  # (N, P) bool
+        self.program = batched.plan(self.template)
         self._forward = vmap(self._call, in_dims=(0, 0, 0), randomness="error")
         self._forward_shared = vmap(self._call, in_dims=(0, 0, None), randomness="error")
+        if eval_batch is None and self.program is not None:
+            widest = batched.widest(self.template, self.splits.input_shape)
+            eval_batch = batched.eval_chunk(widest, len(specs))
+        self.eval_batch = eval_batch or 64
+
+    def logits(self, flat: torch.Tensor, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Logits (N, B, K) of every model: on its own batch x (N, B, ...), or with ``shared``
+        on one batch x (B, ...) for all models."""
+        if self.program is None:
+            forward = self._forward_shared if shared else self._forward
+            return forward(flat, self.buffers, x)
+        a = batched.Act(x, "shared") if shared else batched.per_model_input(x)
+        n, training = len(self.specs), self.template.training
+        return batched.run(self.program, self.unflatten(flat), self.buffers, n, a, training)
 
     def _call(self, flat: torch.Tensor, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.template, (self.unflatten(flat), buffers), (x,))
@@ -133,7 +154,7 @@ class Population:
             if name.endswith(".key"):
                 self.buffers[name] = step_keys(self.seeds, self.steps)
         flat = self.flat.detach().requires_grad_(True)
-        logits = self._forward(flat, self.buffers, x)  # (N, B, K)
+        logits = self.logits(flat, x, shared=False)  # (N, B, K)
         n, b, k = logits.shape
         losses = F.cross_entropy(logits.reshape(n * b, k), y.reshape(-1), reduction="none")
         losses = losses.view(n, b).mean(1)  # (N,)
@@ -156,7 +177,7 @@ class Population:
         correct = torch.zeros(len(self.specs), device=self.device)
         for start in range(0, len(x), self.eval_batch):
             xb, yb = x[start : start + self.eval_batch], y[start : start + self.eval_batch]
-            logits = self._forward_shared(self.flat, self.buffers, xb)  # (N, b, K)
+            logits = self.logits(self.flat, xb, shared=True)  # (N, b, K)
             n, b, k = logits.shape
             loss = F.cross_entropy(logits.reshape(n * b, k), yb.repeat(n), reduction="none")
             loss_sum += loss.view(n, b).sum(1)
