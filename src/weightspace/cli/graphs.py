@@ -90,7 +90,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     diagnose.add_argument("--out", required=True, help="directory for the figures")
     diagnose.add_argument("--overwrite", action="store_true", help="replace existing figures")
-    config_flags(diagnose, "weightspace.graphs.figures:DiagnoseConfig")
+    config_flags(diagnose, "weightspace.graphs.config:DiagnoseConfig")
     diagnose.set_defaults(run=_diagnose)
 
     longrange = sub.add_parser(
@@ -98,7 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     longrange.add_argument("--out", required=True, help="a .json file of accuracies")
     longrange.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    config_flags(longrange, "weightspace.graphs.longrange:LongRangeConfig")
+    config_flags(longrange, "weightspace.graphs.config:LongRangeConfig")
     longrange.set_defaults(run=_longrange)
 
     probe = sub.add_parser(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from weightspace.errors import ConfigError
+from weightspace.graphs.config import DiagnoseConfig
 from weightspace.graphs.data import Graph
 from weightspace.graphs.dbgnn import DBGNN, DBGNNConfig
 from weightspace.graphs.diagnostics import (
@@ -21,25 +21,6 @@ from weightspace.graphs.diagnostics import (
 from weightspace.graphs.mpnn import GCN
 from weightspace.report.figures import png
 from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json
-
-
-@dataclass(frozen=True)
-class DiagnoseConfig:
-    """Random-init DBGNN vs GCN on test graphs: energy per step/layer and impulse spread."""
-
-    size: int = field(default=24, metadata={"help": "graph size (path length, ring half)"})
-    layers: int = field(default=4, metadata={"help": "DBGNN layers K (GCN: K x T layers)"})
-    steps: int = field(default=12, metadata={"help": "DBGNN steps T per layer"})
-    hidden: int = field(default=16, metadata={"help": "state width"})
-    delta: float = field(default=0.01, metadata={"help": "DBGNN init scale"})
-    seed: int = field(default=0, metadata={"help": "init seed"})
-
-    def __post_init__(self) -> None:
-        for name in ("size", "layers", "steps", "hidden"):
-            if int(getattr(self, name)) < 2:
-                raise ConfigError(name, "an integer >= 2", getattr(self, name))
-        if not self.delta > 0:
-            raise ConfigError("delta", "a positive init scale", self.delta)
 
 
 def diagnostic_models(config: DiagnoseConfig) -> dict[str, torch.nn.Module]:

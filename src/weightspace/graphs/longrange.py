@@ -9,43 +9,14 @@ Chance accuracy is 1 / classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
-from weightspace.errors import ConfigError
+from weightspace.graphs.config import LongRangeConfig
 from weightspace.graphs.data import Graph, both_directions, collate
 from weightspace.graphs.dbgnn import DBGNN, DBGNNConfig
 from weightspace.graphs.mpnn import MPNN
 from weightspace.graphs.training import FitConfig, fit_model
-
-
-@dataclass(frozen=True)
-class LongRangeConfig:
-    """Distances, data sizes and the networks compared (equal depth K x T and width)."""
-
-    distances: tuple[int, ...] = field(default=(2, 5, 10, 15, 20, 25), metadata={"help": "k"})
-    classes: int = field(default=4, metadata={"help": "classes (chance = 1 / classes)"})
-    distractors: float = field(default=1.0, metadata={"help": "distractor nodes per path node"})
-    decoys: bool = field(default=False, metadata={"help": "distractors carry random classes"})
-    train_graphs: int = field(default=1000, metadata={"help": "training graphs per k"})
-    test_graphs: int = field(default=300, metadata={"help": "validation and test graphs per k"})
-    hidden: int = field(default=32, metadata={"help": "state width of both networks"})
-    layers: int = field(default=4, metadata={"help": "layers K"})
-    steps: int = field(default=13, metadata={"help": "steps T per layer"})
-    epochs: int = field(default=40, metadata={"help": "training epochs per network and k"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
-    seed: int = field(default=0, metadata={"help": "data and init seed"})
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "distances", tuple(int(k) for k in self.distances))
-        if not self.distances or min(self.distances) < 1:
-            raise ConfigError("distances", "hop distances >= 1", self.distances)
-        if self.classes < 2:
-            raise ConfigError("classes", "an integer >= 2", self.classes)
-        if self.distractors < 0:
-            raise ConfigError("distractors", "a non-negative share", self.distractors)
 
 
 def long_range_graph(
