@@ -125,14 +125,14 @@ def run_pipeline(zoo_dir, tmp_path):
 
 
 def test_smallcnn_layout_imports_and_runs_every_command(tmp_path, capsys):
-    write_smallcnn(tmp_path / "small")
+    write_smallcnn(tmp_path / "small", models=12)  # 12 seeds: 2 test models for the probe
     write_mnist(tmp_path / "mnist")
     out = tmp_path / "zoo"
     args = ["zoo", "import", "--from", "smallcnn", str(tmp_path / "small"), "--out", str(out)]
     assert main([*args, "--dataset", "mnist", "--data-root", str(tmp_path / "mnist")]) == 0
     zoo = open_zoo(out)
     assert zoo.arch(0).name == "smallcnn" and zoo.manifest["architecture"]["num_parameters"] == 4970
-    assert zoo.num_models == 8 and sorted(set(zoo.column("epoch"))) == [0, 1, 2]
+    assert zoo.num_models == 12 and sorted(set(zoo.column("epoch"))) == [0, 1, 2]
     # row of model 3 step 2 holds exactly that network, its kernels in PyTorch layout
     torch.manual_seed(100 * 3 + 2)
     net = build_model(ArchConfig("smallcnn", (1, 28, 28), activation="relu"))
@@ -185,7 +185,8 @@ def write_trials(root, zoo, epoch0=True):
 
 @pytest.mark.parametrize("epoch0", [True, False])
 def test_modelzoos_trials_follow_the_epoch_zero_offset_rule(tmp_path, epoch0):
-    made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
+    # 6 seeds x 2 learning rates: the grouped split leaves 2 test models to probe
+    made = create_zoo(tiny_config(seeds=6), tmp_path / "made", progress=False)
     write_trials(tmp_path / "trials", made, epoch0)
     out = tmp_path / "zoo"
     args = ["zoo", "import", "--from", "modelzoos", str(tmp_path / "trials"), "--out", str(out)]
@@ -201,7 +202,7 @@ def test_modelzoos_trials_follow_the_epoch_zero_offset_rule(tmp_path, epoch0):
 
 
 def test_lightning_and_wrapped_checkpoints_import_and_run(tmp_path):
-    made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
+    made = create_zoo(tiny_config(seeds=6), tmp_path / "made", progress=False)
     src = tmp_path / "ckpts"
     src.mkdir()
     lines = ["file,model_id,epoch,test_acc,val_acc,activation"]

@@ -62,6 +62,23 @@ def _quick(name: str, out, capsys) -> str:  # noqa: ANN001
     return capsys.readouterr().out
 
 
+def _verdict(text: str, measure: str) -> str:
+    """The last cell (verdict; note) of the printed row for ``measure``."""
+    rows = [line for line in text.splitlines() if line.startswith(f"| {measure} |")]
+    assert len(rows) == 1, (measure, rows)
+    return rows[0].rstrip(" |").rsplit("|", 1)[1].strip()
+
+
+def test_a_difference_is_printed_with_its_verdict_and_never_from_the_point_estimate():
+    rows = [
+        Row("a − b", "+0.1", 0.2, 0.05, 0.35, verdict="as published"),
+        Row("c − d", "+0.1", 0.2, -0.05, 0.45, "n = 9", verdict="within the noise"),
+    ]
+    text = markdown(Result(rows), get("sane-2024"), "cmd", 1.0)
+    assert _verdict(text, "a − b") == "as published"
+    assert _verdict(text, "c − d") == "within the noise; n = 9"
+
+
 @pytest.mark.slow
 def test_quick_hyperreps_2021_end_to_end(tmp_path, capsys):
     text = _quick("hyperreps-2021", tmp_path, capsys)
@@ -72,6 +89,9 @@ def test_quick_hyperreps_2021_end_to_end(tmp_path, capsys):
     assert "| HyperRep, no permutation augmentation |" in text
     assert text.count("| reconstruction R² (") == 4
     assert (tmp_path / "hyperrep-no-permutation" / "config.json").exists()
+    # the finding that reproduces at quick scale, judged from its interval: s(W) beats W
+    assert _verdict(text, "test_acc R², s(W) − W") == "as published"
+    assert "independent test models" in text  # each model its own seed: the unit is the model
 
 
 @pytest.mark.slow
@@ -88,6 +108,9 @@ def test_quick_generative_2022_end_to_end(tmp_path, capsys):
     assert text.count("| encode→decode (anchors) |") == 2  # two generation tables
     raw = (tmp_path / "sane-raw" / "config.json").read_text()
     assert '"layer_normalization": false' in raw
+    # with the behavioural loss, samples work zero-shot where random init is at chance
+    label = "samples (SANE + behavioural loss) − random init"
+    assert _verdict(text, f"test acc zero-shot, {label}") == "as published"
 
 
 @pytest.mark.slow
@@ -96,3 +119,4 @@ def test_quick_sane_2024_and_behaviour_2025_end_to_end(tmp_path, capsys):
     assert "| HyperRep |" in text and " − HyperRep |" in text  # probed beside SANE, compared
     text = _quick("behaviour-2025", tmp_path / "behaviour", capsys)
     assert "| top-1 agreement with originals, SANE + behaviour |" in text
+    assert _verdict(text, "top-1 agreement, SANE + behaviour − SANE") == "as published"

@@ -43,8 +43,12 @@ def _attach(args: argparse.Namespace) -> None:
         arch=args.arch,
         module=args.module,
         activation=args.activation,
+        **{k: getattr(args, k) for k in TASK_FLAGS if getattr(args, k, None) is not None},
     )
     print(describe_zoo(zoo).splitlines()[0])
+
+
+TASK_FLAGS = ("transform", "mean", "std", "grayscale")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -82,6 +86,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     attach.add_argument("--arch", help="a registry network the weights fit")
     attach.add_argument("--module", help="your network as package.module:Class")
     attach.add_argument("--activation", help="the networks' activation, with --arch")
+    attach.add_argument(
+        "--transform",
+        choices=("standardize", "unit", "meanstd"),
+        help="the networks' input: standardize (training statistics; default), unit ([0, 1] "
+        "pixels) or meanstd (--mean/--std)",
+    )
+    attach.add_argument("--mean", type=float, nargs="+", help="per-channel input mean")
+    attach.add_argument("--std", type=float, nargs="+", help="per-channel input std")
+    attach.add_argument(
+        "--grayscale",
+        action="store_true",
+        default=None,
+        help="average the colour channels (CIFAR10-GS, SVHN-GS of the Small CNN Zoo)",
+    )
     attach.set_defaults(run=_attach)
 
     export = zoo.add_parser("export", help="write a zoo in the Model Zoos or Small CNN Zoo layout")

@@ -27,6 +27,20 @@ def _zoo_create(args: argparse.Namespace) -> None:
     print(f"wrote {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}")
 
 
+def describe_input(task: dict) -> str:
+    """How the networks' inputs are made from the task's images, in words."""
+    steps = ["pixels in [0, 1]"]
+    if task.get("grayscale"):
+        steps.append("grayscale (channel mean)")
+    transform = task.get("transform", "standardize")
+    if transform == "standardize":
+        steps.append("standardized per channel with the training split's mean and std")
+    elif transform == "meanstd":
+        steps.append(f"(x - {task.get('mean')}) / {task.get('std')}")
+    root = f"; data: {task['root']}" if task.get("root") else ""
+    return ", then ".join(steps) + root
+
+
 def describe_zoo(zoo) -> str:
     """A plain-text summary: counts, status, and the test-accuracy distribution per epoch."""
     import numpy as np
@@ -34,8 +48,12 @@ def describe_zoo(zoo) -> str:
     m = zoo.manifest
     columns = zoo.table.column_names
     epoch, status, models = zoo.column("epoch"), zoo.column("status"), zoo.column("model_id")
-    arch = (m["architecture"]["config"] or {}).get("name", "an unregistered network")
-    dataset = (m["dataset"] or {}).get("config", {}).get("name", "unknown data")
+    config = m["architecture"]["config"] or {}
+    arch = config.get("name") or (
+        f"your network {config['module']}" if "module" in config else "an unregistered network"
+    )
+    task = (m["dataset"] or {}).get("config") or {}
+    dataset = task.get("name", "unknown data")
     source = f", imported from {m['source']['format']}" if m.get("source") else ""
     lines = [
         f"zoo {m['name']}: {zoo.num_models} models, {len(zoo)} checkpoints, "
@@ -46,6 +64,8 @@ def describe_zoo(zoo) -> str:
             for s in sorted(set(status))
         ),
     ]
+    if task:
+        lines.append("input: " + describe_input(task))
     if "problem" in columns and (status == "bad").any():
         problems = zoo.column("problem")[status == "bad"]
         rows = np.flatnonzero(status == "bad")
@@ -108,6 +128,32 @@ def _zoo_presets(args: argparse.Namespace) -> None:
         print(f"\n{name}: {note}")
 
 
+def _zoo_evaluate(args: argparse.Namespace) -> None:
+    check_device(args.device)
+    import numpy as np
+    from tqdm import tqdm
+
+    from weightspace.zoo.evaluate import IMPORTED, evaluate_zoo
+    from weightspace.zoo.reader import open_zoo
+
+    total = len(open_zoo(args.dir))
+    with tqdm(total=total, unit="checkpoint", disable=args.quiet) as bar:
+        zoo = evaluate_zoo(
+            args.dir, module=args.module, chunk=args.chunk, device=args.device, progress=bar.update
+        )
+    print(f"evaluated {total} checkpoints of {zoo.root} on {zoo.dataset.name}")
+    for name in ("train_acc", "val_acc", "test_acc"):
+        values = zoo.column(name).astype(float)
+        line = f"  {name}: mean {np.nanmean(values):.4f}"
+        if IMPORTED + name in zoo.table.column_names:
+            imported = zoo.column(IMPORTED + name).astype(float)
+            both = np.isfinite(imported) & np.isfinite(values)
+            if both.any():
+                gap = np.abs(imported[both] - values[both]).max()
+                line += f" (largest difference to the imported values: {gap:.4f})"
+        print(line)
+
+
 def _count(config) -> int:
     from weightspace.zoo.config import FACTORS
 
@@ -136,3 +182,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.set_defaults(run=_zoo_info)
     presets = zoo.add_parser("presets", help="list the zoo presets")
     presets.set_defaults(run=_zoo_presets)
+    evaluate = zoo.add_parser(
+        "evaluate", help="compute every checkpoint's loss and accuracy on the attached task"
+    )
+    evaluate.add_argument("dir", help="the zoo directory (its task attached)")
+    evaluate.add_argument("--module", help="your network as package.module:Class, if attached")
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    evaluate.add_argument("--chunk", type=int, default=32, help="checkpoints evaluated at once")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(run=_zoo_evaluate)

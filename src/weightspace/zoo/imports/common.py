@@ -6,13 +6,14 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from weightspace.errors import ConfigError
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
-from weightspace.zoo.dataset_files import FILE_DATASETS
-from weightspace.zoo.datasets import TASKS, DatasetConfig
+from weightspace.zoo.dataset_files import FILE_DATASETS, USER_DATASETS
+from weightspace.zoo.datasets import LOADERS, DatasetConfig, task_shape
 from weightspace.zoo.imports.load import load_state_dict
 from weightspace.zoo.imports.writer import Checkpoint, match_architecture, renamer
 
@@ -47,7 +48,7 @@ FACTORS = {
     "config.random_seed": "seed",
     "config.train_fraction": "train_fraction",
 }
-_TASKS = ", ".join(TASKS)
+_TASKS = ", ".join(LOADERS)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,24 @@ class ImportOptions:
         default=None, metadata={"help": "the task the networks were trained on: " + _TASKS}
     )
     data_root: str | None = field(
-        default=None, metadata={"help": "folder of that dataset's files (mnist, cifar10, svhn)"}
+        default=None,
+        metadata={
+            "help": "that dataset's files (a folder for mnist, cifar10, svhn, imagefolder; the "
+            "file for npz); stored as an absolute path"
+        },
+    )
+    transform: str = field(
+        default="standardize",
+        metadata={
+            "help": "the networks' input: standardize (training statistics), unit "
+            "([0, 1] pixels) or meanstd (--mean/--std)"
+        },
+    )
+    mean: tuple[float, ...] = field(default=(), metadata={"help": "per-channel input mean"})
+    std: tuple[float, ...] = field(default=(), metadata={"help": "per-channel input std"})
+    grayscale: bool = field(
+        default=False,
+        metadata={"help": "average the colour channels (CIFAR10-GS, SVHN-GS of the Small CNN Zoo)"},
     )
     arch: str | None = field(
         default=None,
@@ -75,18 +93,25 @@ class ImportOptions:
     def dataset_config(self) -> DatasetConfig | None:
         if self.dataset is None:
             return None
-        if self.dataset not in TASKS:
-            raise ConfigError("--dataset", f"one of {', '.join(TASKS)}", self.dataset)
+        if self.dataset not in LOADERS:
+            raise ConfigError("--dataset", f"one of {', '.join(LOADERS)}", self.dataset)
+        # absolute: the zoo is used from other folders than the one it was attached in
+        root = None if self.data_root is None else str(Path(self.data_root).expanduser().resolve())
         try:
-            return DatasetConfig(name=self.dataset, root=self.data_root)
+            return DatasetConfig(
+                name=self.dataset,
+                root=root,
+                transform=self.transform,
+                mean=self.mean,
+                std=self.std,
+                grayscale=self.grayscale,
+            )
         except ConfigError as err:
             if err.field != "dataset.root":
                 raise
+            files = FILE_DATASETS.get(self.dataset) or USER_DATASETS[self.dataset]
             raise ConfigError(
-                "--data-root",
-                f"the folder of the {self.dataset} files",
-                None,
-                f"Add --data-root DIR with {FILE_DATASETS[self.dataset]}",
+                "--data-root", f"the {self.dataset} files", None, f"Add --data-root with {files}"
             ) from None
 
     def __post_init__(self) -> None:
@@ -130,7 +155,7 @@ def candidates(
         names = (options.arch,)
     task = options.dataset_config()
     if task is not None:
-        shape, classes = TASKS[task.name]
+        shape, classes = task_shape(task)
         return [ArchConfig(name, shape, classes) for name in names or ARCHITECTURES]
     # the output layer's width is one of the tensors' leading sizes (the last one, unless the
     # file kept no order, as safetensors files do)
