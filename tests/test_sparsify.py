@@ -190,11 +190,11 @@ def _hand_mean_ce(logits: list[list[float]], labels: list[int]) -> float:
     return sum(losses) / len(losses)
 
 
-@pytest.mark.parametrize("objective", ["elbo", "unnormalized"])
+@pytest.mark.parametrize("objective", ["elbo", "twins"])
 def test_vd_objective_of_a_tiny_layer_equals_a_hand_computation(objective):
     """The loss the population adds up per model (the batch's mean CE + the penalty): by default
-    mean CE + ramp * KL / N_train (Molchanov et al.'s ELBO per example); ``unnormalized`` is the
-    old scale, mean CE + ramp * KL."""
+    (``twins``, the sparsified twins' code) mean CE + ramp * KL; ``elbo`` is Molchanov et al.'s
+    ELBO per example, mean CE + ramp * KL / N_train."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         VariationalLinear(torch.nn.Linear(4, 3), salt=1, init=-10.0, threshold=3.0)
@@ -225,14 +225,14 @@ def test_vd_objective_of_a_tiny_layer_equals_a_hand_computation(objective):
     assert kl > 1.0 and ramp * kl / train_size < 0.01 * ramp * kl  # the two scales differ
 
 
-@pytest.mark.parametrize("objective", ["elbo", "unnormalized"])
+@pytest.mark.parametrize("objective", ["elbo", "twins"])
 def test_vd_twins_train_with_the_kl_over_the_training_set_size(
     digits, trained, monkeypatch, objective
 ):
     """The KL factor the population's penalty carries in every epoch: the ramped weight over
-    N_train by default (the ELBO), the ramped weight itself for ``unnormalized``."""
+    N_train for the ELBO, the ramped weight itself for ``twins`` (the default)."""
     specs, start = trained
-    chosen = {} if objective == "elbo" else {"kl_objective": objective}  # elbo: the default
+    chosen = {} if objective == "twins" else {"kl_objective": objective}  # twins: the default
     config = SparsifyConfig(method="vd", vd_epochs=2, kl_ramp=2, **chosen)
     seen, train_epoch = [], Population.train_epoch
 

@@ -10,7 +10,7 @@ from weightspace.errors import ConfigError, check_choice
 METHODS = ("magnitude", "vd")
 SCOPES = ("global", "layer")
 SCHEDULES = ("oneshot", "gradual")
-KL_OBJECTIVES = ("elbo", "unnormalized")
+KL_OBJECTIVES = ("twins", "elbo")
 # the published magnitude-pruning grid (Honegger et al. 2023), as shares of the weights
 DEFAULT_SPARSITY = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
@@ -27,12 +27,14 @@ class SparsifyConfig:
     The VD objective per training step, with w = ``kl_weight(epoch)`` (the twins paper's ramp
     ``min(1, kl_scale * epoch / kl_ramp)``) and KL the summed KL of every sparsified weight:
 
-    - ``kl_objective="elbo"`` (default): mean CE + w * KL / N_train, Molchanov et al.'s SGVB
-      objective N * E[log p(y | x, w)] - w * KL divided by the training-set size N_train, so the
-      prior weighs the same per example whatever the data set's size;
-    - ``kl_objective="unnormalized"``: mean CE + w * KL, the KL added to each batch's *mean*
-      cross-entropy undivided (the scale of the twins' released training code), a prior
-      N_train times stronger than the ELBO's at the same w.
+    - ``kl_objective="twins"`` (default): mean CE + w * KL, the KL added to each batch's *mean*
+      cross-entropy undivided -- the objective of the sparsified twins' released training code
+      (Honegger et al. 2023), with which their published sparsities were measured; a prior
+      N_train times stronger than the ELBO's at the same w;
+    - ``kl_objective="elbo"``: mean CE + w * KL / N_train, Molchanov et al.'s SGVB objective
+      N * E[log p(y | x, w)] - w * KL divided by the training-set size N_train, so the prior
+      weighs the same per example whatever the data set's size (with the twins' ramp ending at
+      w = 0.01 it barely sparsifies; ``kl_scale=1`` ramps to the full KL).
 
     Example:
         >>> SparsifyConfig(method="magnitude", sparsity=(0.5, 0.9), scope="layer")
@@ -65,11 +67,12 @@ class SparsifyConfig:
         default=0.01, metadata={"help": "vd: KL weight = min(1, kl_scale * epoch / kl_ramp)"}
     )
     kl_ramp: int = field(default=25, metadata={"help": "vd: epochs of the KL-weight ramp"})
-    kl_objective: Literal["elbo", "unnormalized"] = field(
-        default="elbo",
+    kl_objective: Literal["twins", "elbo"] = field(
+        default="twins",
         metadata={
-            "help": "vd: elbo: mean CE + KL weight * KL / N_train (Molchanov et al.'s ELBO per "
-            "example); unnormalized: mean CE + KL weight * KL (the twins' released code)"
+            "help": "vd: twins: mean CE + KL weight * KL (the sparsified twins' code, their "
+            "published sparsities); elbo: mean CE + KL weight * KL / N_train (Molchanov et al.'s "
+            "ELBO per example)"
         },
     )
     epoch: int | None = field(
@@ -127,7 +130,7 @@ class SparsifyConfig:
     def kl_factor(self, epoch: int, train_size: int) -> float:
         """The factor of the summed KL added to a batch's mean cross-entropy while training
         epoch ``epoch`` on ``train_size`` examples: ``kl_weight(epoch) / train_size`` for the
-        ELBO, ``kl_weight(epoch)`` unnormalized."""
+        ELBO, ``kl_weight(epoch)`` for the twins' objective."""
         if self.kl_objective == "elbo":
             if train_size < 1:
                 raise ConfigError("train_size", "at least one training example", train_size)
