@@ -212,6 +212,24 @@ def test_evaluate_md_tree_beats_hyperparameter_tree_on_tree_labels():
     assert results["hyperparameter"]["mean"] < 0.8  # features unrelated to the labels
 
 
+def test_md_tree_versus_baselines_is_paired_by_seed_with_an_interval_from_8_seeds():
+    from weightspace.diagnose.protocols import format_results
+
+    known = np.array([0.3, -12.0, 6.2])
+    train, test = _synthetic("temperature", known, seed=1), _synthetic("temperature", known, seed=2)
+    few = EvaluateConfig(pairs=12, seeds=(42, 90), search="scan")
+    results = evaluate(train, test, few)
+    gap = results["hyperparameter"]["md_minus"]
+    per_seed = np.subtract(results["md"]["per_seed"], results["hyperparameter"]["per_seed"])
+    assert gap["value"] == pytest.approx(per_seed.mean()) and gap["low"] is None
+    assert "2 seeds: too few for an interval" in format_results(results, few)
+    many = EvaluateConfig(pairs=12, seeds=tuple(range(8)), search="scan")
+    results = evaluate(train, test, many)
+    gap = results["hyperparameter"]["md_minus"]
+    assert gap["test_units"] == 8 and gap["unit"] == "seed" and gap["low"] > 0  # MD tree wins
+    assert "95 % interval over seeds" in format_results(results, many)
+
+
 def _write_csv(path, table, columns):
     import pyarrow as pa
     import pyarrow.csv as pcsv

@@ -19,6 +19,7 @@ from weightspace.diagnose.labels import counted
 from weightspace.diagnose.tables import Table, columns, select
 from weightspace.diagnose.tree import SHAPES, BaselineTree, MDTree
 from weightspace.errors import ConfigError, check_choice
+from weightspace.stats import mean_estimate, paired_estimate
 
 METHODS = ("md", "validation", "hyperparameter", "landscape")
 
@@ -125,7 +126,9 @@ def md_tree(config: EvaluateConfig) -> MDTree:
 def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dict]:
     """Mean (and per-seed) test accuracy of the MD tree and the three baseline trees.
 
-    Returns {method: {"mean": float, "per_seed": [...], "fit_rows": [...]}}.
+    Returns {method: {"mean": float, "per_seed": [...], "fit_rows": [...], "interval": the
+    mean's bootstrap interval over seeds (none below 8 seeds), "md_minus": MD tree minus this
+    method, paired by seed}}.
     """
     train, test = usable(train, config), usable(test, config)
     if len(test[SHAPES[config.question].label]) == 0:
@@ -146,15 +149,20 @@ def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dic
             tree = BaselineTree(features, label, seed, hyperparameters=config.hyperparameters)
             tree.fit(fit)
             scores[features].append(tree.score(test))
-    return {
-        m: {
+    out = {}
+    for m, v in scores.items():
+        # the seeds (sampled configurations, tree seeds) are the independent units
+        estimate = mean_estimate(v, "seed")
+        versus_md = paired_estimate(scores["md"], v, "seed") if m != "md" else None
+        out[m] = {
             "mean": float(np.mean(v)),
             "per_seed": v,
             "fit_rows": sizes,
             "test_rows": len(test[label]),
+            "interval": estimate.to_dict(),
+            "md_minus": versus_md.to_dict() if versus_md is not None else None,
         }
-        for m, v in scores.items()
-    }
+    return out
 
 
 def format_results(results: dict[str, dict], config: EvaluateConfig) -> str:
@@ -170,7 +178,29 @@ def format_results(results: dict[str, dict], config: EvaluateConfig) -> str:
     for m, r in results.items():
         per = " ".join(f"{100 * s:.1f}" for s in r["per_seed"])
         lines.append(f"{names[m]:<16}{100 * r['mean']:>11.2f}  {per}")
+    lines.append(_interval_line(results))
     return "\n".join(lines)
+
+
+def _interval_line(results: dict[str, dict]) -> str:
+    """MD tree minus each baseline, paired by seed, with its 95 % interval over seeds (or the
+    seed count where there are too few for one)."""
+    parts = []
+    for m, r in results.items():
+        diff = r.get("md_minus")
+        if not diff:
+            continue
+        text = f"{100 * diff['value']:+.2f}"
+        if diff["low"] is not None:
+            text += f" [{100 * diff['low']:+.2f}, {100 * diff['high']:+.2f}]"
+        parts.append(f"{m} {text}")
+    units = results["md"]["interval"]["test_units"]
+    shown = (
+        "95 % interval over seeds"
+        if results["md"]["interval"]["low"] is not None
+        else (f"{units} seeds: too few for an interval (8 needed)")
+    )
+    return f"MD tree minus (points, paired by seed; {shown}): " + ", ".join(parts)
 
 
 CASES = {
