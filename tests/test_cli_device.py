@@ -15,6 +15,7 @@ COMMANDS = {
     "demo": ["demo", "--out", "out"],
     "zoo create": ["zoo", "create", "--preset", "digits-demo-quick", "--out", "out"],
     "zoo sparsify": ["zoo", "sparsify", "zoo", "--out", "out"],
+    "zoo evaluate": ["zoo", "evaluate", "zoo"],
     "fit": ["fit", "--zoo", "zoo", "--out", "out"],
     "grids generate": ["grids", "generate", "--out", "out"],
     "grids train": ["grids", "train", "--model", "mlp", "--data", "data", "--out", "out/r.json"],
