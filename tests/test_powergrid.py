@@ -90,9 +90,12 @@ def test_batch_size_does_not_change_a_trajectory(grid):
 def test_unperturbed_grid_stays_synchronous(grid):
     config = SimulationConfig(perturbations=1, t_min=5.0)
     y0 = torch.tensor(np.concatenate([grid.theta, np.zeros(20)]))[None]
-    result = integrate(GridTensors.stack([grid]), torch.zeros(1, dtype=torch.long), y0, config)
+    index = torch.zeros(1, dtype=torch.long)
+    result = integrate(GridTensors.stack([grid]), index, y0, config, stop="published")
     assert result.returned.all()
     assert result.t_final[0] == pytest.approx(5.0, abs=1.0)  # stopped at the first check
+    dwell = integrate(GridTensors.stack([grid]), index, y0, config)  # the default: 5 calm units
+    assert dwell.returned.all() and dwell.t_final[0] == pytest.approx(10.0, abs=1.0)
     assert np.abs(result.final_state[0, 20:]).max() < 1e-5  # atol-level drift only
     # control: a large kick is still moving at t = 5
     kicked = y0.clone()
@@ -271,3 +274,22 @@ def test_comparison_over_seeds_has_per_seed_results_and_the_unit_count():
     assert table.count("(2 seeds: no interval)") == 4 and "| gcn |" in table
     with pytest.raises(ConfigError):
         compare_baselines(["gcn"], data[:6], data[6:9], tests, config, seeds=0)
+
+
+def test_published_stop_counts_a_turning_point_that_t_max_does_not():
+    """A perturbation found by benchmarks/snbs_early_stop.py (grid (1, 4), node 9, draw 43): it
+    returns slowly, and max|omega| dips below 0.1 at a turning point at t = 494, where the
+    published rule stops and counts it returned; at t_max = 500 it is still above 0.1. The
+    dwell rule (calm for 5 time units) gives the t_max label."""
+    grid = make_grid(GridConfig(nodes=20), (1, 4))
+    theta0, omega0, _ = perturbed_states(grid, 50, np.pi, 15.0, (1, 4, 1))
+    row = 9 * 50 + 43
+    y0 = torch.tensor(np.concatenate([theta0[row], omega0[row]]))[None]
+    config = SimulationConfig()
+    run = lambda stop: integrate(  # noqa: E731
+        GridTensors.stack([grid]), torch.zeros(1, dtype=torch.long), y0, config, stop=stop
+    )
+    published, dwell, full = run("published"), run("dwell"), run("none")
+    assert published.returned[0] and published.t_final[0] < 500.0
+    assert not full.returned[0] and full.t_final[0] == pytest.approx(500.0)
+    assert dwell.returned[0] == full.returned[0]

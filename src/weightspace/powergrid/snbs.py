@@ -42,12 +42,13 @@ def node_stability(
     config: SimulationConfig,
     seeds: list[tuple[int, ...]],
     progress: Callable[[int], None] | None = None,
-    stop: str | StopRule = "published",
+    stop: str | StopRule | None = None,
 ) -> list[NodeStability]:
     """SNBS and survivability of every node of ``grids`` (all of one size), one batch.
 
     ``seeds[i]`` seeds the perturbations of ``grids[i]``; ``progress`` gets the number of
-    trajectories finished since its last call; ``stop`` the early-stop rule (see `StopRule`).
+    trajectories finished since its last call; ``stop`` the early-stop rule (see `StopRule`;
+    default ``dwell``).
 
     Example:
         >>> grid = make_grid(GridConfig(nodes=20), seed=(0, 0))
