@@ -52,24 +52,28 @@ class PopulationOptimizer:
     def step(self, params: torch.Tensor, grad: torch.Tensor, active: torch.Tensor) -> None:
         """Update ``params`` (N, P) in place from ``grad`` (N, P) for the ``active`` models."""
         self.steps += 1
-        keep = active.view(-1, 1)
         grad = grad.addcmul(params, self.weight_decay)  # L2 decay, as torch.optim does
-        if self.kind == "adam":
-            update = self._adam(grad, keep)
-        else:
-            momentum = self.settings.momentum
-            # torch.optim.SGD seeds the buffer with the first gradient; 0 * m + g is the same
-            buf = torch.where(keep, self.exp_avg * momentum + grad, self.exp_avg)
-            self.exp_avg = buf
-            update = buf * self.lr
-        params.copy_(torch.where(keep, params - update, params))
+        if bool(active.all()):  # the usual case: every model moves, all updates in place
+            params.sub_(self._adam_(grad) if self.kind == "adam" else self._sgd_(grad))
+            return
+        keep = active.view(-1, 1)
+        saved = [params.clone(), self.exp_avg.clone()]
+        saved += [] if self.exp_avg_sq is None else [self.exp_avg_sq.clone()]
+        params.sub_(self._adam_(grad) if self.kind == "adam" else self._sgd_(grad))
+        state = [params, self.exp_avg] + ([] if self.exp_avg_sq is None else [self.exp_avg_sq])
+        for now, before in zip(state, saved, strict=True):  # frozen models keep their state
+            torch.where(keep, now, before, out=now)
 
-    def _adam(self, grad: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def _sgd_(self, grad: torch.Tensor) -> torch.Tensor:
+        # torch.optim.SGD seeds the buffer with the first gradient; 0 * m + g is the same
+        buf = self.exp_avg.mul_(self.settings.momentum).add_(grad)
+        return buf * self.lr
+
+    def _adam_(self, grad: torch.Tensor) -> torch.Tensor:
         beta1, beta2 = self.settings.betas
-        m = torch.where(keep, torch.lerp(self.exp_avg, grad, 1 - beta1), self.exp_avg)
-        v = torch.where(keep, self.exp_avg_sq * beta2 + (1 - beta2) * grad * grad, self.exp_avg_sq)
-        self.exp_avg, self.exp_avg_sq = m, v
+        m = self.exp_avg.lerp_(grad, 1 - beta1)
+        v = self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bias1 = 1 - beta1**self.steps
         bias2_sqrt = math.sqrt(1 - beta2**self.steps)
-        denom = v.sqrt() / bias2_sqrt + self.settings.eps
-        return (self.lr / bias1) * m / denom
+        denom = v.sqrt().div_(bias2_sqrt).add_(self.settings.eps)
+        return torch.div(m, denom).mul_(self.lr / bias1)

@@ -53,8 +53,9 @@ class Population:
     ``build`` makes one network from its `ArchConfig` (the registry's `build_model`; a
     sparsifier passes one that swaps in variational layers). ``eval_batch`` is the number of
     images evaluated at once (default: as many as keep one layer's activations of the whole
-    population within 64 MiB; 64 on the vmap path). ``program`` is the batched forward
-    (`weightspace.zoo.batched.plan`), or None where the network runs under vmap.
+    population within 4 MiB, `weightspace.zoo.batched.eval_chunk`; 64 on the vmap path).
+    ``program`` is the batched forward (`weightspace.zoo.batched.plan`), or None where the
+    network runs under vmap.
 
     Example:
         >>> pop = Population(specs, splits, batch_size=32)
@@ -96,6 +97,7 @@ class Population:
         self.flat = self.flat.to(self.device)  # (N, P)
         self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
         self.persistent = [k for k in models[0].state_dict() if k not in params]
+        self.key_names = [k for k in self.buffers if k.endswith(".key")]
         self.seeds = torch.tensor([s.seed for s in specs], dtype=torch.int64, device=self.device)
         self.active = torch.ones(len(specs), dtype=torch.bool, device=self.device)
         self.optimizer = PopulationOptimizer(
@@ -150,9 +152,9 @@ class Population:
         Returns the per-model mean losses (N,) and correct counts (N,) of the batch."""
         self.template.train()
         self.steps += 1
-        for name in self.buffers:
-            if name.endswith(".key"):
-                self.buffers[name] = step_keys(self.seeds, self.steps)
+        keys = step_keys(self.seeds, self.steps)
+        for name in self.key_names:
+            self.buffers[name] = keys
         flat = self.flat.detach().requires_grad_(True)
         logits = self.logits(flat, x, shared=False)  # (N, B, K)
         n, b, k = logits.shape
