@@ -336,3 +336,34 @@ def test_score_drops_optimal_rows_like_evaluate():
     kept = with_optimal["bs_failure"] != "optimal"
     expected = baseline.score({k: v[kept] for k, v in with_optimal.items()})
     assert baseline.score(with_optimal) == pytest.approx(expected)
+
+
+def test_landscape_metrics_of_an_imported_zoo_equal_those_of_the_zoo_it_came_from(tmp_path):
+    """The same checkpoints, imported as plain state dicts with a task attached, give the same
+    landscape metrics (a created zoo's batch size is the only thing an import cannot know)."""
+    from conftest import tiny_config
+
+    from weightspace.cli import main
+    from weightspace.diagnose.metrics import MetricsConfig, zoo_metrics
+    from weightspace.zoo import create_zoo, open_zoo
+
+    made = create_zoo(tiny_config(lr=1e-3, epochs=1), tmp_path / "made", progress=False)
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    lines = ["file,model_id,epoch"]
+    for r in range(len(made)):
+        torch.save(made.state_dict(r), src / f"{r}.pt")
+        lines.append(f"{r}.pt,{made.column('model_id')[r]},{made.column('epoch')[r]}")
+    (src / "metadata.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "imported"
+    assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
+    with pytest.raises(Exception, match="zoo attach"):  # no task yet: says how to attach one
+        zoo_metrics(open_zoo(out))
+    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
+    assert main([*attach, "--activation", "tanh"]) == 0
+    config = MetricsConfig(hessian_samples=50, hessian_iters=5, cka_samples=50, curve_epochs=1)
+    ours, theirs = zoo_metrics(open_zoo(out), config), zoo_metrics(made, config)
+    assert len(ours) == len(theirs) == 1 and ours[0]["n_seeds"] == 2
+    for key in ("train_error", "test_error", "hessian_t", "hessian_e", "CKA", "mode_connectivity"):
+        assert ours[0][key] == pytest.approx(theirs[0][key], rel=1e-5, abs=1e-6), key
+    assert np.isnan(ours[0]["bs"]) and theirs[0]["bs"] == made.config.batch_size

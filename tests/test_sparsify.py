@@ -319,3 +319,35 @@ def test_a_zoo_without_a_task_is_refused(vd_twin, tmp_path):
     imported = write_zoo(tmp_path / "imp", [Checkpoint(0, 0, state)], name="imp", source={})
     with pytest.raises(ConfigError, match="task"):
         zoo_task(imported)
+
+
+def test_an_imported_zoo_with_a_task_is_sparsified_with_the_settings_it_lacks(tmp_path, capsys):
+    """A folder import knows no optimizer, lr or batch size: the flags give them; the twins
+    reach the asked sparsity and record the factors they were trained with."""
+    from weightspace.cli import main
+    from weightspace.zoo import open_zoo
+
+    made = create_zoo(tiny_config(epochs=1), tmp_path / "made", progress=False)
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    lines = ["file,model_id,epoch"]
+    for r in np.flatnonzero(made.column("epoch") == 1):
+        torch.save(made.state_dict(int(r)), src / f"{r}.pt")
+        lines.append(f"{r}.pt,{made.column('model_id')[r]},1")
+    (src / "metadata.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "imported"
+    assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
+    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
+    assert main([*attach, "--activation", "tanh"]) == 0
+    imported = open_zoo(out)
+    base = dict(method="magnitude", sparsity=(0.5,), finetune_epochs=1)
+    with pytest.raises(ConfigError, match="--batch-size"):
+        sparsify_zoo(imported, tmp_path / "t0", SparsifyConfig(**base))
+    with pytest.raises(ConfigError, match="--optimizer"):
+        sparsify_zoo(imported, tmp_path / "t1", SparsifyConfig(**base, batch_size=32))
+    config = SparsifyConfig(**base, batch_size=32, optimizer="adam", lr=1e-3)
+    twin = sparsify_zoo(imported, tmp_path / "twin", config)
+    assert twin.num_models == imported.num_models
+    np.testing.assert_allclose(twin.column("sparsity"), 0.5, atol=0.01)
+    assert set(twin.column("lr")) == {1e-3} and set(twin.column("optimizer")) == {"adam"}
+    assert np.isfinite(twin.column("test_acc")).all()

@@ -21,7 +21,7 @@ from weightspace.diagnose.hessian import hessian_metrics
 from weightspace.diagnose.stack import Stack
 from weightspace.errors import ConfigError
 from weightspace.zoo import Zoo, build_model, load_dataset
-from weightspace.zoo.datasets import Splits
+from weightspace.zoo.datasets import DatasetConfig, Splits
 
 CONFIG_FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
 
@@ -80,7 +80,8 @@ def configurations(zoo: Zoo, rows: np.ndarray) -> list[list[int]]:
     """Group rows (by position in ``rows``) into configurations, seeds in ascending order."""
     columns = [c for c in CONFIG_FACTORS if c in zoo.table.column_names]
     keys = list(zip(*(zoo.column(c)[rows].tolist() for c in columns), strict=True))
-    seeds = zoo.column("seed")[rows]
+    # an imported zoo may not record seeds: its models in id order
+    seeds = zoo.column("seed" if "seed" in zoo.table.column_names else "model_id")[rows]
     groups: dict[tuple, list[int]] = {}
     for i in np.argsort(seeds, kind="stable"):
         groups.setdefault(keys[i] if columns else (), []).append(int(i))
@@ -131,17 +132,13 @@ def _log(value: float) -> float:
 
 def zoo_metrics(zoo: Zoo, config: MetricsConfig = MetricsConfig()) -> list[dict]:
     """One row per configuration of ``zoo`` in the published MD-tree column layout."""
-    if zoo.config is None:
-        raise ConfigError(
-            "zoo",
-            "a zoo made by weightspace (its dataset is needed)",
-            str(zoo.root),
-            "Landscape metrics need the training data; imported zoos lack its description",
-        )
+    # the training data: a created zoo's own, an imported zoo's attached task (or the error
+    # that says how to attach one)
+    dataset = zoo.config.dataset if zoo.config is not None else zoo.dataset
     rows = final_rows(zoo)
     if len(rows) == 0:
         raise ConfigError("zoo", "at least one model that did not diverge", str(zoo.root))
-    splits = load_dataset(zoo.config.dataset)
+    splits = load_dataset(dataset)
     template = build_model(zoo.arch(int(rows[0])))
     stack = Stack.from_state_dicts(template, zoo.state_dicts(rows))
     ids = zoo.column("model_id")[rows].tolist()
@@ -155,7 +152,7 @@ def zoo_metrics(zoo: Zoo, config: MetricsConfig = MetricsConfig()) -> list[dict]
     cka = _cka(stack, groups, mixed, config.batched)
     out = []
     for group, cka_value in zip(groups, cka, strict=True):
-        row = _describe(zoo, splits, template)
+        row = _describe(zoo, splits, template, dataset)
         mean = {k: float(np.mean(v[group])) for k, v in per_model.items()}
         row.update({k: mean[k] for k in ("train_loss", "test_loss", "train_error", "test_error")})
         row["train_acc"], row["test_acc"] = 100 - mean["train_error"], 100 - mean["test_error"]
@@ -183,12 +180,14 @@ def _cka(stack: Stack, groups: list[list[int]], x: torch.Tensor, batched: bool) 
     return [seed_cka(stack.select(g), [list(range(len(g)))], x)[0] for g in groups]
 
 
-def _describe(zoo: Zoo, splits: Splits, template: torch.nn.Module) -> dict:
-    """The hyperparameter columns: data amount, parameter count, width, data tenths, batch."""
+def _describe(zoo: Zoo, splits: Splits, template: torch.nn.Module, dataset: DatasetConfig) -> dict:
+    """The hyperparameter columns: data amount, parameter count, width, data tenths, batch
+    (NaN for an imported zoo, which does not record its batch size)."""
     cfg = zoo.config
     data_amount = len(splits.train_y)
     params = sum(p.numel() for p in template.parameters())
-    bs = cfg.batch_size
+    bs = cfg.batch_size if cfg is not None else float("nan")
+    hidden = cfg.hidden if cfg is not None else zoo.arch(0).hidden
     return {
         "zoo": zoo.name,
         "data_amount": data_amount,
@@ -196,8 +195,8 @@ def _describe(zoo: Zoo, splits: Splits, template: torch.nn.Module) -> dict:
         "log_data_amount": math.log(data_amount),
         "log_para_amount": math.log(params),
         "log_bs": math.log(bs),
-        "width": cfg.hidden[0] if cfg.hidden else 0,
-        "data": int(round(cfg.dataset.train_fraction * 10)),
+        "width": hidden[0] if hidden else 0,
+        "data": int(round(dataset.train_fraction * 10)),
         "bs": bs,
-        "label_noise": cfg.dataset.label_noise,
+        "label_noise": dataset.label_noise,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -85,6 +86,27 @@ class SparsifyConfig:
     population: int = field(
         default=128, metadata={"help": "models trained at once (one resumable shard)"}
     )
+    # what a zoo without its own training config (an imported one) does not say
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "training batch size of the twins (unset: the zoo's own; required "
+            "for an imported zoo)"
+        },
+    )
+    optimizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "magnitude: fine-tuning optimizer of models whose zoo has no "
+            "optimizer column (adam or sgd)"
+        },
+    )
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "magnitude: fine-tuning learning rate of models whose zoo has no lr column"
+        },
+    )
     device: Literal["cpu", "cuda"] = field(default="cpu", metadata={"help": "cpu or cuda"})
 
     def __post_init__(self) -> None:
@@ -120,6 +142,18 @@ class SparsifyConfig:
             low = 1 if name == "models" else 0
             if value is not None and (not isinstance(value, int) or value < low):
                 raise ConfigError(name, f"an integer >= {low} or unset", value)
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ConfigError("batch_size", "an integer >= 1 or unset", self.batch_size)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, ("adam", "sgd"))
+        if self.lr is not None and not (
+            isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf
+        ):
+            raise ConfigError("lr", "a finite learning rate > 0, or unset", self.lr)
         if not self.vd_lr > 0 or not self.kl_scale >= 0:
             raise ConfigError("vd_lr / kl_scale", "vd_lr > 0 and kl_scale >= 0", self.vd_lr)
 

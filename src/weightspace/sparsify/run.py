@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 from weightspace.errors import ConfigError, ZooFormatError
 from weightspace.sparsify.config import SparsifyConfig
 from weightspace.sparsify.methods import Twins, magnitude_twins, variational_twins
+from weightspace.zoo.config import ZooConfig
 from weightspace.zoo.datasets import Splits, load_dataset
 from weightspace.zoo.imports.writer import Checkpoint, write_zoo
 from weightspace.zoo.members import ModelSpec
@@ -44,7 +45,6 @@ from weightspace.zoo.storage import (
 )
 
 WORK_SUFFIX = ".sparsifying"
-FACTORS = ("seed", "activation", "dropout", "init", "optimizer", "lr", "weight_decay")
 
 
 def content_hash(zoo: Zoo) -> str:
@@ -55,18 +55,22 @@ def content_hash(zoo: Zoo) -> str:
     return digest.hexdigest()
 
 
-def zoo_task(zoo: Zoo) -> tuple[Splits, int]:
-    """The zoo's data set and training batch size; a zoo without them cannot be sparsified."""
-    if zoo.config is None or not zoo.manifest.get("dataset"):
+def zoo_task(zoo: Zoo, config: SparsifyConfig | None = None) -> tuple[Splits, int]:
+    """The zoo's data set and the twins' training batch size: the zoo's own, or, for an
+    imported zoo (no training config), its attached task and ``config.batch_size``."""
+    config = config or SparsifyConfig()
+    if zoo.config is not None:
+        return load_dataset(zoo.config.dataset), config.batch_size or zoo.config.batch_size
+    dataset = zoo.dataset  # an imported zoo without a task: says to attach one
+    if config.batch_size is None:
         raise ConfigError(
-            "ZOO",
-            "a zoo with a task (its data set and training config)",
-            f"{zoo.root} (no {'training config' if zoo.config is None else 'data set'})",
-            "Sparsify a zoo trained by `weightspace zoo create`: fine-tuning needs each "
-            "model's optimizer, learning rate and batch size, which an imported zoo lacks "
-            "even with a task attached",
+            "--batch-size",
+            "the batch size to train the twins with",
+            None,
+            f"{zoo.root} is imported and does not say how its models were trained; add "
+            "--batch-size N (and --optimizer/--lr for magnitude pruning if its table lacks them)",
         )
-    return load_dataset(zoo.config.dataset), zoo.config.batch_size
+    return load_dataset(dataset), config.batch_size
 
 
 def source_rows(zoo: Zoo, config: SparsifyConfig) -> np.ndarray:
@@ -96,20 +100,36 @@ def source_rows(zoo: Zoo, config: SparsifyConfig) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def model_specs(zoo: Zoo, rows: np.ndarray) -> list[ModelSpec]:
-    """Each row's model as a `ModelSpec`: its seed, architecture and optimizer factors."""
-    missing = [c for c in FACTORS if c not in zoo.table.column_names]
-    if missing:
-        raise ConfigError("ZOO", "the generating-factor columns of a zoo", f"no {missing}")
-    values = {c: zoo.column(c) for c in ("model_id", *FACTORS)}
+def model_specs(
+    zoo: Zoo, rows: np.ndarray, config: SparsifyConfig | None = None
+) -> list[ModelSpec]:
+    """Each row's model as a `ModelSpec`: its seed, architecture and optimizer factors. A zoo
+    whose table lacks a factor (an imported one) takes it from ``config`` (optimizer, lr; a
+    seed from the model id, weight decay 0), and says which flag is missing otherwise."""
+    config = config or SparsifyConfig()
+    columns = zoo.table.column_names
+    given = {"optimizer": config.optimizer, "lr": config.lr}
+    needed = [c for c in ("optimizer", "lr") if c not in columns and given[c] is None]
+    if needed and config.method == "magnitude":
+        raise ConfigError(
+            f"--{needed[0]}",
+            f"the fine-tuning {needed[0]} (the zoo's table has no {needed[0]} column)",
+            None,
+            f"Add --{needed[0]}",
+        )
+    ids = zoo.column("model_id")
+
+    def value(name: str, r: int, default: object) -> object:
+        return _plain(zoo.column(name)[r]) if name in columns else default
+
     return [
         ModelSpec(
-            int(values["model_id"][r]),
-            int(values["seed"][r]),
+            int(ids[r]),
+            int(value("seed", r, int(ids[r]) + 1)),
             zoo.arch(int(r)),
-            str(values["optimizer"][r]),
-            float(values["lr"][r]),
-            float(values["weight_decay"][r]),
+            str(value("optimizer", r, config.optimizer or "adam")),
+            float(value("lr", r, config.lr or 3e-4)),  # vd trains with vd_lr either way
+            float(value("weight_decay", r, 0.0)),
         )
         for r in rows
     ]
@@ -127,16 +147,20 @@ def sparsify_models(
     zoo: Zoo, rows: np.ndarray, config: SparsifyConfig, splits: Splits, batch_size: int
 ) -> Twins:
     """Sparsify the models at ``rows`` (all of one group) together, in one population."""
-    specs = model_specs(zoo, rows)
+    specs = model_specs(zoo, rows, config)
     start = zoo.weights(rows)
     method = magnitude_twins if config.method == "magnitude" else variational_twins
-    first_epoch = zoo.config.epochs if zoo.config is not None else 0
+    first_epoch = zoo.config.epochs if zoo.config is not None else int(zoo.column("epoch").max())
     return method(specs, start, splits, batch_size, config, first_epoch)
 
 
-def _table(zoo: Zoo, rows: np.ndarray, twins: Twins, method: str) -> pa.Table:
+def _table(
+    zoo: Zoo, rows: np.ndarray, twins: Twins, config: SparsifyConfig, specs: list[ModelSpec]
+) -> pa.Table:
     """The twin rows: the original's id and factors, the link, the twin's own metrics."""
-    columns = {c: zoo.column(c) for c in ("model_id", "epoch", "test_acc", *FACTORS)}
+    columns = {c: zoo.column(c) for c in ("model_id", "epoch")}
+    nan = np.full(len(zoo), np.nan)
+    accuracy = zoo.column("test_acc") if "test_acc" in zoo.table.column_names else nan
     records = []
     for member, values, problem in zip(twins.member, twins.values, twins.problem, strict=True):
         r = int(rows[member])
@@ -144,13 +168,13 @@ def _table(zoo: Zoo, rows: np.ndarray, twins: Twins, method: str) -> pa.Table:
         # a zoo's (model_id, epoch) is unique: the twins of one original at L pruning levels
         # are L models, ids original * L + level; the original's id is a column of its own
         record = {"model_id": int(columns["model_id"][r]) * twins.levels + level}
-        record.update({c: _plain(columns[c][r]) for c in FACTORS})
+        record.update(specs[member].factors())
         record.update(
-            method=method,
+            method=config.method,
             original_model_id=int(columns["model_id"][r]),
             original_epoch=int(columns["epoch"][r]),
             original_row=r,
-            original_test_acc=float(columns["test_acc"][r]),
+            original_test_acc=float(accuracy[r]),
             problem=problem,
             **values,
         )
@@ -205,22 +229,23 @@ def sparsify_zoo(
     """
     config = SparsifyConfig() if config is None else config
     original = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
-    splits, batch_size = zoo_task(original)
+    splits, batch_size = zoo_task(original, config)
     out = Path(out)
     work = out.with_name(out.name + WORK_SUFFIX)
     rows = source_rows(original, config)  # bad settings fail before anything is written
     _prepare_work(work, out, config, original)
-    populations = plan(model_specs(original, rows), config.population)
+    specs = model_specs(original, rows, config)
+    populations = plan(specs, config.population)
     for index, members in enumerate(populations):
         if finished_shard(work, index) is not None:
             continue
         twins = sparsify_models(original, rows[members], config, splits, batch_size)
-        write_shard(
-            work, index, twins.weights, _table(original, rows[members], twins, config.method)
-        )
+        table = _table(original, rows[members], twins, config, [specs[m] for m in members])
+        write_shard(work, index, twins.weights, table)
     epochs = config.finetune_epochs if config.method == "magnitude" else config.vd_epochs
     kept = (epochs,) if config.method == "magnitude" else None
-    twin_config = original.config.with_changes(
+    base = original.config or _imported_config(original, rows, batch_size)
+    twin_config = base.with_changes(
         name=f"{original.name}-{config.method}", epochs=epochs, checkpoint_epochs=kept
     )
     link = {
@@ -243,6 +268,18 @@ def sparsify_zoo(
     )
     shutil.rmtree(work, ignore_errors=True)
     return twin
+
+
+def _imported_config(zoo: Zoo, rows: np.ndarray, batch_size: int) -> ZooConfig:
+    """A zoo config recording what an imported zoo's twins were trained with."""
+    arch = zoo.arch(int(rows[0]))
+    return ZooConfig(
+        name=zoo.name,
+        architecture=arch.name,
+        dataset=zoo.dataset,
+        hidden=arch.hidden,
+        batch_size=batch_size,
+    )
 
 
 def resolve_original(twin: Zoo, original: Zoo | str | Path | None = None) -> tuple[Zoo, np.ndarray]:

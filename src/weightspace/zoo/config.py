@@ -239,6 +239,7 @@ class ZooConfig:
     # --- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["dataset"] = self.dataset.to_dict()  # settings added later left out at defaults
         for name in FACTORS:
             out[name] = getattr(self, name).to_json()
         out["hidden"] = list(self.hidden)
