@@ -641,6 +641,77 @@ cli(
 )
 
 
+# -- 8b. every command's --config file: a misspelt key is refused, at the top and in a section --
+CONFIG_COMMANDS = {
+    # command -> the rest of its arguments (a config file c.json is added)
+    "zoo create": "--out {s}/z",
+    "zoo import": "--from folder {s}/src --out {s}/z",
+    "zoo sparsify": "{zoo} --out {s}/t",
+    "fit": "--zoo {zoo} --out {s}/r",
+    "diagnose grid": "--out {s}/g",
+    "diagnose metrics": "{zoo} --out {s}/m.json",
+    "diagnose evaluate": "--train {s}/a --test {s}/b",
+    "diagnose model": "{run} --tree {s}/t.json",
+    "graphs diagnose": "--out {s}/g",
+    "graphs longrange": "--out {s}/g",
+    "graphs probe": "--zoo {zoo}",
+    "grids generate": "--out {s}/d",
+    "grids train": "--model mlp --data {s}/d",
+}
+MISSPELT = {  # file content -> the key the error names
+    "top": ('{"wingspan": 1}', "wingspan"),
+    "toml": ("wingspan = 1", "wingspan"),
+}
+SECTIONED = {  # commands whose file holds one table per config
+    "grids generate": {
+        "setting-outside-a-section": ('{"nodes": 8}', "nodes"),
+        "misspelt-section": ('{"grdi": {"nodes": 8}}', "grdi"),
+        "misspelt-key-in-section": ('{"grid": {"node": 8}}', "node"),
+    }
+}
+
+
+def _config_setup(name: str, content: str, command: str):  # noqa: ANN202
+    def setup(w: World, s: Path) -> None:
+        if command == "zoo import":
+            _source(w, s)
+        write(name, content)(w, s)
+
+    return setup
+
+
+for _command, _rest in CONFIG_COMMANDS.items():
+    for _id, (_content, _key) in {**MISSPELT, **SECTIONED.get(_command, {})}.items():
+        _file = "c.toml" if _id == "toml" else "c.json"
+        cli(
+            f"config-{_command.replace(' ', '-')}-{_id}",
+            _key,
+            f"{_command} {_rest} --config {{s}}/{_file}",
+            setup=_config_setup(_file, _content, _command),
+        )
+
+
+def test_every_command_with_a_config_file_is_in_the_misspelt_key_table():
+    import argparse
+
+    from weightspace.cli import build_parser, common
+
+    found = []
+    complete = getattr(common, "complete", lambda parser: parser)  # flags added on first use
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        complete(parser)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*words, name])
+        if any(a.dest == "config" for a in parser._actions):
+            found.append(" ".join(words))
+
+    walk(build_parser(), [])
+    assert found and sorted(found) == sorted(CONFIG_COMMANDS)
+
+
 # -- 9. outputs the system will not let us write (a read-only file system even for root) --
 NO_WRITE = "/sys/weightspace-out"
 cli("create-out-unwritable", "--out", "zoo create --preset digits-tiny --out", NO_WRITE)

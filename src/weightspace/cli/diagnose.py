@@ -73,8 +73,8 @@ SHOWN = ("train_error", "test_error", "hessian_t", "hessian_e", "mode_connectivi
 def _model(args: argparse.Namespace) -> None:
     from weightspace.diagnose import MDTree, MetricsConfig, diagnose_zoo
 
+    config = config_from_args(MetricsConfig, args)  # settings first: a misspelt key fails fast
     tree = MDTree.load(args.tree)
-    config = config_from_args(MetricsConfig, args)
     for row, label, path in diagnose_zoo(args.checkpoint, tree, config):
         print(f"{row['zoo']} (width {row['width']}, batch {row['bs']}, data {row['data']}/10, "
               f"{row['n_seeds']} seeds): {tree.shape.label} = {label}")  # fmt: skip

@@ -13,6 +13,8 @@ depends only on the config and its index: a resumed or distributed run writes id
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from weightspace.zoo.storage import (
     sha256_file,
     shard_name,
     software_versions,
+    sweep_temporaries,
     write_shard,
 )
 
@@ -110,13 +113,16 @@ def simulate_shard(
     return tensors, rows
 
 
-def _prepare(out: Path, config: GenerateConfig) -> None:
+def _prepare(out: Path, config: GenerateConfig) -> bool:
+    """Check ``out`` can take this dataset; True when this call wrote its progress file."""
     if out.exists() and not out.is_dir():
         raise FileFormatError(out, "exists and is not a directory", "Choose another --out")
     progress = out / PROGRESS
     if progress.exists():
         recorded = read_json(progress, "progress file", "Is this a grid dataset directory?")
-        if recorded.get("config") != config.content_dict():
+        if recorded.get("config") == config.content_dict():
+            return False
+        if not _only_unfinished(out):
             raise ConfigError(
                 "--out",
                 "a new directory, or a partial dataset of the same config",
@@ -130,10 +136,57 @@ def _prepare(out: Path, config: GenerateConfig) -> None:
             str(out),
             "Choose another --out, or remove the directory",
         )
-    else:
-        atomic_write_json(
-            progress, {"format_version": FORMAT_VERSION, "config": config.content_dict()}
+    atomic_write_json(progress, {"format_version": FORMAT_VERSION, "config": config.content_dict()})
+    return True
+
+
+# what `write_shard` leaves of a shard it did not finish: its weights, without its rows
+_WEIGHTS = re.compile(r"^shard-\d{5,}\.safetensors$")
+
+
+def _only_unfinished(out: Path) -> bool:
+    """``out`` holds only a progress file and what an attempt that finished no shard wrote (its
+    weights files and temporaries, removed here: nothing there is worth keeping)."""
+    sweep_temporaries(out)
+    sweep_temporaries(out / SHARDS)
+    files = list((out / SHARDS).iterdir()) if (out / SHARDS).is_dir() else []
+    if any(not (_WEIGHTS.match(f.name) and f.is_file()) for f in files):
+        return False
+    if not {p.name for p in out.iterdir()} <= {PROGRESS, SHARDS}:
+        return False
+    for f in files:
+        f.unlink()
+    return True
+
+
+def _check_runnable(config: GenerateConfig, backend: str) -> None:
+    """What would fail at the first shard fails before anything is written."""
+    check_choice("backend", backend, BACKENDS)
+    if config.simulation.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "cpu (no CUDA device is visible)", "cuda")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            "--backend",
+            "an installed Ray for backend 'ray'",
+            "ray",
+            "pip install 'weightspace[ray]'",
         )
+
+
+def _finished(out: Path, index: int, manifest: dict | None) -> pa.Table | None:
+    """A finished shard's rows, or None to (re)simulate it: a shard whose files differ from the
+    hashes of a finished dataset's manifest is simulated again (the repair of a damaged file)."""
+    rows = finished_shard(out, index)
+    entries = (manifest or {}).get("shards")
+    if rows is None or not isinstance(entries, list) or index >= len(entries):
+        return rows
+    entry = entries[index] if isinstance(entries[index], dict) else {}
+    files = (("sha256", "safetensors"), ("rows_sha256", "parquet"))
+    for key, suffix in files:
+        path = out / SHARDS / f"{shard_name(index)}.{suffix}"
+        if key in entry and entry[key] != sha256_file(path):
+            return None
+    return rows
 
 
 def _run_ray(config: GenerateConfig, todo: list[tuple[int, range]]) -> Iterator:
@@ -167,13 +220,30 @@ def generate_dataset(
         ...                         DatasetConfig(grids=1000))
         >>> dataset = generate_dataset(config, "grids20/")
     """
-    check_choice("backend", backend, BACKENDS)
+    _check_runnable(config, backend)
     out = Path(out)
-    _prepare(out, config)
+    created = not out.exists()
+    started = _prepare(out, config)
+    try:
+        return _generate(config, out, backend, progress)
+    except Exception:
+        # a failed start that finished no shard leaves nothing to resume: nothing stays behind
+        # (an interrupted run, or one that finished shards, keeps them for the same command)
+        if started and _only_unfinished(out):
+            (out / PROGRESS).unlink(missing_ok=True)
+            if (out / SHARDS).is_dir() and not any((out / SHARDS).iterdir()):
+                (out / SHARDS).rmdir()
+            if created and not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _generate(config: GenerateConfig, out: Path, backend: str, progress: bool) -> GridDataset:
     shards = config.shards()
-    done = {i: finished_shard(out, i) for i in range(len(shards))}
+    manifest = read_json(out / MANIFEST, "dataset manifest") if (out / MANIFEST).is_file() else None
+    done = {i: _finished(out, i, manifest) for i in range(len(shards))}
     todo = [(i, grids) for i, grids in enumerate(shards) if done[i] is None]
-    if not todo and (out / MANIFEST).is_file():
+    if not todo and manifest is not None:
         return open_grid_dataset(out)
     from tqdm import tqdm
 
@@ -214,6 +284,7 @@ def _finalize(out: Path, config: GenerateConfig, done: dict, computed: int, seco
                 "file": f"{shard_name(i)}.safetensors",
                 "grids": done[i].num_rows,
                 "sha256": sha256_file(out / SHARDS / f"{shard_name(i)}.safetensors"),
+                "rows_sha256": sha256_file(out / SHARDS / f"{shard_name(i)}.parquet"),
             }
             for i in sorted(done)
         ],

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from weightspace.errors import ConfigError, FileFormatError
-from weightspace.zoo.storage import SHARDS, read_json, shard_name
+from weightspace.zoo.storage import SHARDS, read_json, sha256_file, shard_name
 
 FORMAT_VERSION = 1
 PROGRESS = "progress.json"
@@ -136,9 +136,15 @@ def open_grid_dataset(path: str | Path) -> GridDataset:
     manifest = read_json(root / MANIFEST, "dataset manifest", fix)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise FileFormatError(root / MANIFEST, "has an unknown format_version", fix)
+    shards = manifest.get("shards")
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        raise FileFormatError(root / MANIFEST, "shards must be a list of objects", fix)
     tables, tensors = [], {}
-    for index, shard in enumerate(manifest["shards"]):
+    for index, shard in enumerate(shards):
         base = root / SHARDS / shard_name(index)
+        _verify(Path(f"{base}.safetensors"), shard.get("sha256"))
+        if "rows_sha256" in shard:  # datasets written before it was recorded hash the weights
+            _verify(Path(f"{base}.parquet"), shard["rows_sha256"])
         try:
             tensors[index] = load_file(f"{base}.safetensors")
             table = pq.read_table(f"{base}.parquet")
@@ -146,8 +152,21 @@ def open_grid_dataset(path: str | Path) -> GridDataset:
             raise FileFormatError(
                 base, f"unreadable shard ({err})", "Regenerate the dataset"
             ) from None
-        if table.num_rows != shard["grids"]:
+        if table.num_rows != shard.get("grids"):
             raise FileFormatError(base, "has a different number of grids than the manifest")
         shard_column = pa.array(np.full(table.num_rows, index), pa.int64())
         tables.append(table.replace_schema_metadata(None).append_column("shard", shard_column))
     return GridDataset(root, manifest, pa.concat_tables(tables), tensors)
+
+
+def _verify(path: Path, expected: object) -> None:
+    """``path`` holds what was written: its sha256 is the one the manifest recorded."""
+    fix = "Regenerate the dataset with the same `weightspace grids generate`, or copy it again"
+    if not path.is_file():
+        raise FileFormatError(path, "file listed in the dataset manifest is missing", fix)
+    if not isinstance(expected, str) or sha256_file(path) != expected:
+        raise FileFormatError(
+            path,
+            "changed since it was written (its sha256 differs from the dataset manifest)",
+            fix,
+        )

@@ -129,23 +129,28 @@ class Zoo:
                 "architecture",
                 "a registry architecture",
                 base["module"],
-                fix="Use zoo.model(row) for a user network",
+                fix=f"Use zoo.model(row, module={base['module']!r}) for a user network",
             )
         values = {
             k: self.table.column(k)[row].as_py() if k in self.table.column_names else base.get(k)
             for k in ("activation", "dropout", "init")
         }
-        return ArchConfig(
-            base["name"],
-            tuple(base["input_shape"]),
-            base["num_classes"],
-            values["activation"] or "relu",
-            values["dropout"] or 0.0,
-            # an imported zoo's own init names (e.g. TensorFlow's he_normal) mean nothing here:
-            # its weights are loaded, never initialized
-            values["init"] if values["init"] in INITS else "default",
-            tuple(base["hidden"]),
-        )
+        try:
+            return ArchConfig(
+                base["name"],
+                tuple(base["input_shape"]),
+                base["num_classes"],
+                values["activation"] or "relu",
+                values["dropout"] or 0.0,
+                # an imported zoo's own init names (e.g. TensorFlow's he_normal) mean nothing
+                # here: its weights are loaded, never initialized
+                values["init"] if values["init"] in INITS else "default",
+                tuple(base["hidden"]),
+            )
+        except (KeyError, TypeError) as err:
+            raise ZooFormatError(
+                self.root / MANIFEST, f"architecture.config lacks a readable {err}", _repair(self)
+            ) from None
 
     def weights(self, rows: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
         """The weights of ``rows`` stacked per state-dict key: {key: (n, *shape)}."""
@@ -213,16 +218,33 @@ class Zoo:
             chunk = rows[start : start + batch_size]
             yield chunk, self.flat(chunk)
 
-    def model(self, row: int) -> nn.Module:
-        """The network of one checkpoint, weights loaded, in eval mode."""
-        base = self.manifest["architecture"]["config"] or {}
-        net = build_module(base["module"]) if "module" in base else build_model(self.arch(row))
+    def model(self, row: int, module: str | None = None) -> nn.Module:
+        """The network of one checkpoint, weights loaded, in eval mode.
+
+        A registry architecture is built from the manifest. A user network
+        (``package.module:Class``, recorded by ``zoo attach --module``) is imported only when
+        the caller names it in ``module``: a zoo's files never choose code to run.
+        """
+        net = build_module(module) if module is not None else self._registry_model(row)
         state = self.state_dict(row)
         names = list(net.state_dict())
         if names != list(state):  # a network attached to imported weights: same shapes, by order
             state = dict(zip(names, state.values(), strict=True))
         net.load_state_dict(state)
         return net.eval()
+
+    def _registry_model(self, row: int) -> nn.Module:
+        """The registry network the manifest names; a user module it names is refused unrun."""
+        base = self.manifest["architecture"]["config"] or {}
+        if "module" in base:
+            named = base["module"]
+            raise ConfigError(
+                "module",
+                "the user network passed by you (a zoo's manifest never chooses code to run)",
+                f"{self.root / MANIFEST} naming {named!r}",
+                fix=f"If you trust that code, call zoo.model(row, module={named!r})",
+            )
+        return build_model(self.arch(row))
 
     def _handle(self, path: Path):  # noqa: ANN202 - safetensors' handle type is private
         """An open shard, kept per process: reading one checkpoint parses no header again."""
@@ -382,7 +404,7 @@ def open_zoo(path: str | Path, verify: bool = True) -> Zoo:
             if sha256_file(root / name) != expected:
                 raise ZooFormatError(
                     root / name,
-                    "sha256 does not match the manifest: the file is corrupt or was modified",
+                    "changed since it was written (its sha256 differs from the manifest)",
                     _repair(manifest),
                 )
     try:

@@ -41,14 +41,27 @@ PROGRESS = "progress.json"
 SHARDS = "shards"
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def make_work_dir(parent: Path, prefix: str, suffix: str) -> Path:
+    """A new uniquely named folder in ``parent`` (``tempfile.mkdtemp``) with the permissions an
+    ordinary ``mkdir`` gives (0777 less the umask), not mkdtemp's 0700: it becomes a zoo that
+    is renamed into place, and the user's default permissions apply to it."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    os.chmod(work, 0o777 & ~_umask())
+    return work
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, fsync, then rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
     try:
         write(Path(tmp))
         with open(tmp, "rb") as handle:

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo.reader import Zoo, open_zoo
-from weightspace.zoo.storage import check_output_dir
+from weightspace.zoo.storage import check_output_dir, make_work_dir
 
 EXPORT_FORMATS = ("modelzoos", "smallcnn")
 MODELZOOS_NAMES = {
@@ -71,7 +70,7 @@ def export_zoo(path: str | Path, to: str, out: str | Path) -> Path:
         raise ConfigError("--out", "a path that does not exist yet", str(out), "Choose another")
     check_output_dir(out, "--out")  # a folder we may write in
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".exporting", dir=out.parent))
+    work = make_work_dir(out.parent, f".{out.name}.", ".exporting")
     try:
         (_modelzoos if to == "modelzoos" else _smallcnn)(zoo, work)
         os.replace(work, out)

@@ -7,10 +7,11 @@ the others, non-finite values, a second row for the same model and epoch) is kep
 ``status = "bad"`` and a ``problem`` that says why; its weights are stored as zeros (or as read,
 when only their values are bad).
 
-The zoo is assembled in a private work directory beside ``out`` (made by ``tempfile.mkdtemp``
-and marked as ours) and renamed into place at the end. An interrupted import leaves only that
-directory; the same import run again finds it by its marker and continues after the last
-finished shard. Nothing the package did not create is ever removed.
+The zoo is assembled in a private work directory beside ``out`` (made by ``tempfile.mkdtemp``,
+given the user's default permissions, and marked as ours) and renamed into place at the end. An
+interrupted import leaves only that directory; the same import run again finds it by its marker
+and continues after the last finished shard. An import refused for its input (a package error)
+removes it. Nothing the package did not create is ever removed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from weightspace.zoo.storage import (
     atomic_write_json,
     check_output_dir,
     finished_shard,
+    make_work_dir,
     read_json,
     sha256_file,
     shard_name,
@@ -236,7 +237,7 @@ def _work_dir(out: Path, key: str) -> Path:
             sweep_temporaries(candidate / SHARDS)
             return candidate
         shutil.rmtree(candidate)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".importing", dir=out.parent))
+    work = make_work_dir(out.parent, f".{out.name}.", ".importing")
     atomic_write_json(work / MARKER, {"key": key})
     (work / SHARDS).mkdir()
     return work
@@ -278,8 +279,14 @@ def write_zoo(
     _check_out(out)
     key = json.dumps({"source": source, "arch": arch and arch.to_dict()}, sort_keys=True)
     work = _work_dir(out, key)
-    table, template = _write_rows(work, iter(checkpoints), shard_size)
-    _write_manifest(work, table, template, name, source, arch, dataset, extra or {})
+    try:
+        table, template = _write_rows(work, iter(checkpoints), shard_size)
+        _write_manifest(work, table, template, name, source, arch, dataset, extra or {})
+    except WeightspaceError:
+        # refused input fails the same way again: nothing of this import is worth keeping (an
+        # interrupt or a crash keeps the work directory, and the same import resumes from it)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     (work / MARKER).unlink()
     if out.exists():
         out.rmdir()
