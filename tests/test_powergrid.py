@@ -293,3 +293,14 @@ def test_published_stop_counts_a_turning_point_that_t_max_does_not():
     assert published.returned[0] and published.t_final[0] < 500.0
     assert not full.returned[0] and full.t_final[0] == pytest.approx(500.0)
     assert dwell.returned[0] == full.returned[0]
+    # the rule a dataset is made with is its config's (recorded in the dataset's manifest)
+    recorded = integrate(
+        GridTensors.stack([grid]),
+        torch.zeros(1, dtype=torch.long),
+        y0,
+        SimulationConfig(stop="published"),
+    )
+    assert recorded.returned[0] == published.returned[0] != dwell.returned[0]
+    assert SimulationConfig().stop == "dwell" and "stop" in SimulationConfig().to_dict()
+    with pytest.raises(ConfigError, match="stop"):
+        SimulationConfig(stop="soon")

@@ -61,6 +61,9 @@ class GridConfig:
         return asdict(self)
 
 
+STOP_NAMES = ("dwell", "published", "phase", "none")  # the rules of `integrate.STOP_RULES`
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """Single-node basin stability by Monte Carlo: M perturbations of every node, swing equation."""
@@ -76,6 +79,14 @@ class SimulationConfig:
     )
     survival_threshold: float = field(
         default=15.0, metadata={"help": "survived when max |omega| never exceeds this"}
+    )
+    stop: str = field(
+        default="dwell",
+        metadata={
+            "help": "early stop: dwell (max |omega| <= tol for 5 time units on end), published "
+            "(t >= t_min and max |omega| <= tol once; can stop at a turning point), phase "
+            "(also every line's phase near the fixed point) or none (always to t_max)"
+        },
     )
     rtol: float = field(default=1e-4, metadata={"help": "relative tolerance of the RK 5(4) steps"})
     atol: float = field(default=1e-6, metadata={"help": "absolute tolerance of the RK 5(4) steps"})
@@ -101,6 +112,7 @@ class SimulationConfig:
             raise ConfigError("t_min", f"a time in [0, t_max={self.t_max})", self.t_min)
         if self.batch_size < 1:
             raise ConfigError("batch_size", "an integer >= 1", self.batch_size)
+        check_choice("stop", self.stop, STOP_NAMES)
         if self.threads < 1:
             raise ConfigError("threads", "an integer >= 1", self.threads)
         check_choice("device", self.device, ("cpu", "cuda"))

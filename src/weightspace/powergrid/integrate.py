@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from weightspace.errors import ConfigError, check_choice
-from weightspace.powergrid.config import SimulationConfig
+from weightspace.powergrid.config import STOP_NAMES, SimulationConfig
 from weightspace.powergrid.dynamics import GridTensors, swing_rhs
 
 # Dormand & Prince (1980) RK5(4)7M: stage coefficients, 5th-order weights, error weights
@@ -74,7 +74,8 @@ STOP_RULES = {
 }
 
 
-DEFAULT_STOP = "dwell"
+DEFAULT_STOP = SimulationConfig().stop  # datasets record their rule in SimulationConfig.stop
+assert set(STOP_RULES) == set(STOP_NAMES)
 
 
 def stop_rule(stop: str | StopRule | None, config: SimulationConfig | None = None) -> StopRule:
