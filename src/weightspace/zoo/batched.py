@@ -213,9 +213,10 @@ def _dropout(name: str, module: Dropout) -> Op:
 
 def per_model_input(x: torch.Tensor) -> Act:
     """Each model's own batch ``x`` (N, B, ...) as the program's input."""
-    if x.dim() == 5:  # (N, B, C, H, W) -> (B, N*C, H, W)
+    if x.dim() == 5:  # (N, B, C, H, W) -> (B, N*C, H, W), channels-last: one copy
         n, b, c, h, w = x.shape
-        return Act(x.transpose(0, 1).reshape(b, n * c, h, w), "spatial")
+        x = x.permute(1, 3, 4, 0, 2).reshape(b, h, w, n * c).contiguous().permute(0, 3, 1, 2)
+        return Act(x, "spatial")
     if x.dim() == 3:
         return Act(x, "flat")
     raise ValueError(f"expected per-model inputs (N, B, C, H, W) or (N, B, F), got {x.shape}")
