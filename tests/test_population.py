@@ -236,3 +236,31 @@ def test_population_at_28x28_matches_torch_optim_per_model(name):
         for key, value in state.items():
             torch.testing.assert_close(result.weights[key][i, -1], value, atol=2e-5, rtol=1e-4)
         torch.testing.assert_close(result.metrics[i], torch.tensor(metrics), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_optimizer_freezes_inactive_models_and_moves_the_others(kind):
+    from weightspace.zoo.optim import PopulationOptimizer
+
+    g = torch.Generator().manual_seed(0)
+    params = torch.randn(3, 5, generator=g)
+    grads = [torch.randn(3, 5, generator=g) for _ in range(3)]
+    lr, wd = torch.tensor([1e-2, 2e-2, 3e-2]), torch.tensor([0.0, 1e-3, 1e-2])
+    every, some = (
+        PopulationOptimizer(kind, params, lr, wd),
+        PopulationOptimizer(kind, params, lr, wd),
+    )
+    a, b = params.clone(), params.clone()
+    active = torch.tensor([True, False, True])
+    for i, grad in enumerate(grads):
+        every.step(a, grad, torch.ones(3, dtype=torch.bool))
+        if i == 0:  # all move once, then model 1 diverges and is frozen
+            some.step(b, grad, torch.ones(3, dtype=torch.bool))
+            continue
+        frozen = grad.clone()
+        frozen[1] = float("nan")  # a diverged model's gradient
+        b_before = b[1].clone()
+        some.step(b, frozen, active)
+        assert torch.equal(b[1], b_before)  # frozen: not moved, not poisoned by NaN
+    torch.testing.assert_close(b[[0, 2]], a[[0, 2]])
+    assert torch.isfinite(some.exp_avg).all() and not torch.equal(b[1], a[1])
