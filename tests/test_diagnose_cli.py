@@ -62,6 +62,32 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     assert "bs_failure =" in out and "train_error =" in out
 
 
+def test_a_retrained_cell_is_computed_again_the_others_reused(grid, tmp_path):
+    import shutil
+
+    copy = tmp_path / "grid"
+    shutil.copytree(grid, copy)
+    table_path = tmp_path / "metrics.parquet"
+    args = ["diagnose", "metrics", str(copy), "--out", str(table_path), "--quiet", *FAST]
+    assert main(args) == 0
+    before = {r["zoo"]: r for r in pq.read_table(table_path).to_pylist()}
+    cells = sorted((copy / "cells").iterdir())
+    parts = tmp_path / "metrics.parquet.parts"
+    kept = {p.name: p.stat().st_mtime_ns for p in parts.iterdir() if cells[0].name not in p.name}
+    # "retrain" the first cell: its zoo now holds other weights (the second cell's)
+    shutil.rmtree(cells[0])
+    shutil.copytree(cells[1], cells[0])
+    assert main([*args, "--overwrite"]) == 0
+    after = pq.read_table(table_path).to_pylist()
+    assert {p.name: p.stat().st_mtime_ns for p in parts.iterdir() if p.name in kept} == kept
+    assert len(list(parts.glob(f"{cells[0].name}-*"))) == 1  # the stale part is gone
+    from weightspace.zoo import open_zoo
+
+    second = before[open_zoo(cells[1]).name]
+    redone = [r for r in after if r["train_error"] == second["train_error"]]
+    assert len(redone) == 2  # the copied cell's metrics, computed for it again
+
+
 def test_bad_input_exits_2(grid, tmp_path, capsys):
     missing = str(tmp_path / "missing.parquet")
     assert main(["diagnose", "evaluate", "--train", missing, "--test", missing]) == 2

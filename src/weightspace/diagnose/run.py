@@ -31,8 +31,9 @@ def compute_metrics(
 ) -> Table:
     """Metrics of every configuration of a zoo or of every cell of a grid, written to ``out``.
 
-    Each zoo's rows are kept in ``out``.parts/ as soon as they are computed: a rerun of the same
-    command skips the zoos already done.
+    Each zoo's rows are kept in ``out``.parts/ as soon as they are computed, keyed by the
+    settings and by the zoo's content hash: a rerun of the same command skips the zoos already
+    done, and a zoo retrained or changed since is computed again (its stale part removed).
     """
     config = config or MetricsConfig()
     out = Path(out)
@@ -43,16 +44,18 @@ def compute_metrics(
     key = hashlib.sha256(json.dumps(config.__dict__, sort_keys=True).encode()).hexdigest()[:12]
     rows: list[dict] = []
     for i, cell in enumerate(cells):
-        part = parts / f"{cell.name}-{key}.parquet"
+        zoo = open_zoo(cell)
+        part = parts / f"{cell.name}-{key}-{zoo.content_sha256[:16]}.parquet"
         if part.is_file():
             rows += pq.read_table(part).to_pylist()
             continue
         if progress:
             print(f"metrics {i + 1}/{len(cells)}: {cell.name}", flush=True)
-        found = [
-            {k: _jsonable(v) for k, v in r.items()} for r in zoo_metrics(open_zoo(cell), config)
-        ]
+        found = [{k: _jsonable(v) for k, v in r.items()} for r in zoo_metrics(zoo, config)]
         write_table(part, pa.Table.from_pylist(found))
+        for stale in parts.glob(f"{cell.name}-{key}-*.parquet"):  # an earlier content's rows
+            if stale != part:
+                stale.unlink()
         rows += found
     return write_metrics(out, rows)
 
