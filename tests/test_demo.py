@@ -14,6 +14,7 @@ from weightspace.cli import main
 from weightspace.demo import DEMOS, run_demo
 from weightspace.errors import ConfigError
 from weightspace.probe.report import Target
+from weightspace.report.tables import probe_report
 
 
 def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys):
@@ -36,6 +37,9 @@ def test_quick_demo_writes_results_and_a_self_contained_report(demo_run, capsys)
         assert np.isfinite(method["scores"]["test_acc"])
         assert method["intervals"] == {} and not any(method["beaten"].values())
         assert len(method["true"]) == len(method["predicted"]) > 0
+    table = probe_report(results["probes"]).markdown()
+    assert f"no intervals: {len(test_models)} independent test models" in table
+    assert "bootstrap interval" not in table
     assert results["probes"]["methods"][0]["scores"]["test_acc_tau"] > 0.3  # W ranks accuracy
     # the sampling table: samples, anchors, random init; curves (n, epochs + 1)
     groups = {g["name"]: g for g in results["sampling"]["groups"]}

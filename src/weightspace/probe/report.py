@@ -105,7 +105,7 @@ class ProbeReport:
                 "hold-out by group), not a representation learned without labels."
             )
         unit = self.split.get("unit", "model")
-        if self.intervals:
+        if any(self.intervals.values()):  # a table read back from JSON keeps empty entries
             lines.append(
                 f"\n[low, high]: {LEVEL:.0%} bootstrap interval over the "
                 f"{self.split.get('test_units', '?')} independent test {unit}s; **best**; "
