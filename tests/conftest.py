@@ -49,3 +49,19 @@ def default_sigint() -> None:
     tests run as a background job, whose shell starts them with SIGINT ignored (Python then
     never raises KeyboardInterrupt)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def checkpoint_folder(zoo, folder, rows=None):  # noqa: ANN001, ANN201
+    """The checkpoints of ``zoo`` (all, or ``rows``) as a user's folder would hold them: one
+    ``torch.save`` state dict per checkpoint and a ``metadata.csv`` of file, model_id, epoch
+    (nothing else: no factors, no metrics). Returns the folder."""
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    rows = np.arange(len(zoo)) if rows is None else rows
+    lines = ["file,model_id,epoch"]
+    for r in rows:
+        torch.save(zoo.state_dict(int(r)), folder / f"{r}.pt")
+        lines.append(f"{r}.pt,{zoo.column('model_id')[r]},{zoo.column('epoch')[r]}")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return folder

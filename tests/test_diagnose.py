@@ -341,20 +341,14 @@ def test_score_drops_optimal_rows_like_evaluate():
 def test_landscape_metrics_of_an_imported_zoo_equal_those_of_the_zoo_it_came_from(tmp_path):
     """The same checkpoints, imported as plain state dicts with a task attached, give the same
     landscape metrics (a created zoo's batch size is the only thing an import cannot know)."""
-    from conftest import tiny_config
+    from conftest import checkpoint_folder, tiny_config
 
     from weightspace.cli import main
     from weightspace.diagnose.metrics import MetricsConfig, zoo_metrics
     from weightspace.zoo import create_zoo, open_zoo
 
     made = create_zoo(tiny_config(lr=1e-3, epochs=1), tmp_path / "made", progress=False)
-    src = tmp_path / "ckpts"
-    src.mkdir()
-    lines = ["file,model_id,epoch"]
-    for r in range(len(made)):
-        torch.save(made.state_dict(r), src / f"{r}.pt")
-        lines.append(f"{r}.pt,{made.column('model_id')[r]},{made.column('epoch')[r]}")
-    (src / "metadata.csv").write_text("\n".join(lines) + "\n")
+    src = checkpoint_folder(made, tmp_path / "ckpts")
     out = tmp_path / "imported"
     assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
     with pytest.raises(Exception, match="zoo attach"):  # no task yet: says how to attach one

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_config
+from conftest import checkpoint_folder, tiny_config
 
 from weightspace.errors import ConfigError, ZooFormatError
 from weightspace.sparsify import SparsifyConfig, resolve_original, sparsify_zoo
@@ -328,13 +328,8 @@ def test_an_imported_zoo_with_a_task_is_sparsified_with_the_settings_it_lacks(tm
     from weightspace.zoo import open_zoo
 
     made = create_zoo(tiny_config(epochs=1), tmp_path / "made", progress=False)
-    src = tmp_path / "ckpts"
-    src.mkdir()
-    lines = ["file,model_id,epoch"]
-    for r in np.flatnonzero(made.column("epoch") == 1):
-        torch.save(made.state_dict(int(r)), src / f"{r}.pt")
-        lines.append(f"{r}.pt,{made.column('model_id')[r]},1")
-    (src / "metadata.csv").write_text("\n".join(lines) + "\n")
+    last = np.flatnonzero(made.column("epoch") == 1)
+    src = checkpoint_folder(made, tmp_path / "ckpts", last)
     out = tmp_path / "imported"
     assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
     attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
