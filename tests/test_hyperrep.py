@@ -177,7 +177,11 @@ def test_two_gloo_workers_match_one_worker_with_the_whole_batch(zoo, tmp_path):
     single = SANE(config=WHOLE, train=config).fit(zoo)
     parallel = torch.load(out, weights_only=True)
     for name, value in single.model_.state_dict().items():
-        torch.testing.assert_close(parallel[name], value, atol=2e-5, rtol=1e-4, msg=name)
+        # float32 reduction order differs between 1 and 2 workers (seen: 2.7e-5 on one bias
+        # value of 96 after 3 epochs); a loss computed on half the batch differs far more
+        torch.testing.assert_close(
+            parallel[name], value, atol=5e-5, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}"
+        )
 
 
 def test_behavioural_targets_are_the_originals_outputs_and_a_perfect_copy_costs_nothing(zoo):
