@@ -54,7 +54,8 @@ def test_cifar10_gs_attaches_to_the_small_cnn_zoo_and_runs(gray_zoo, capsys):
     assert zoo.dataset.grayscale and zoo.arch(0).input_shape == (1, 32, 32)
     splits = load_dataset(zoo.dataset)
     unit = test_images.astype(np.float32).mean(1, keepdims=True) / 255.0  # the channel mean
-    standardized = (unit - splits_mean(zoo)) / splits_std(zoo)
+    mean, std = unit_statistics(zoo)
+    standardized = (unit - mean) / std
     np.testing.assert_allclose(splits.test_x.numpy(), standardized, rtol=1e-4, atol=1e-4)
     logits = zoo.model(0)(splits.test_x[:5])
     assert logits.shape == (5, 10) and torch.isfinite(logits).all()
@@ -63,18 +64,12 @@ def test_cifar10_gs_attaches_to_the_small_cnn_zoo_and_runs(gray_zoo, capsys):
     assert "grayscale" in capsys.readouterr().out
 
 
-def splits_mean(zoo) -> float:  # noqa: ANN001
+def unit_statistics(zoo) -> tuple[float, float]:  # noqa: ANN001
+    """Mean and std of the training images in [0, 1] (the task, without its transform)."""
     from weightspace.zoo.datasets import DatasetConfig
 
     raw = load_dataset(DatasetConfig(**{**zoo.dataset.to_dict(), "transform": "unit"}))
-    return float(raw.train_x.mean())
-
-
-def splits_std(zoo) -> float:  # noqa: ANN001
-    from weightspace.zoo.datasets import DatasetConfig
-
-    raw = load_dataset(DatasetConfig(**{**zoo.dataset.to_dict(), "transform": "unit"}))
-    return float(raw.train_x.std()) + 1e-8
+    return float(raw.train_x.mean()), float(raw.train_x.std()) + 1e-8
 
 
 def test_behavioural_loss_trains_on_the_grayscale_import(gray_zoo):
