@@ -8,6 +8,7 @@ one embedding per checkpoint; ``save``/``load`` write and read a directory (safe
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -35,6 +36,7 @@ from weightspace.train.checkpoint import check_fit_output
 from weightspace.train.config import check_resumable, fingerprint
 from weightspace.train.data import split_tokens, zoo_archs
 from weightspace.train.objective import Objective
+from weightspace.train.pool import POOL_TOKEN_SIZE, PoolState, TokenPool, pool_loss
 from weightspace.train.trainer import TrainConfig, Trainer, world
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import load_dataset
@@ -131,8 +133,14 @@ class HyperRepresentation:
         }
 
     # ---- fit / transform -------------------------------------------------------------------
-    def fit(self, zoo: Zoo | str | Path) -> HyperRepresentation:
-        """Train on the training split of ``zoo`` (validating on its validation split)."""
+    def fit(self, zoo: Zoo | str | Path | Sequence[Zoo | str | Path]) -> HyperRepresentation:
+        """Train on the training split of ``zoo`` (validating on its validation split).
+
+        A list of zoos (of any architectures and datasets) is one training set: each zoo keeps
+        its own split and a batch mixes them (SANE only; `weightspace.train.pool`).
+        """
+        if isinstance(zoo, (list, tuple)):
+            return self._fit_pool([z if isinstance(z, Zoo) else open_zoo(z) for z in zoo])
         zoo = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
         cfg = self.train or TrainConfig()
         out = Path(self.out) if self.out is not None else None
@@ -183,6 +191,14 @@ class HyperRepresentation:
             self.save(out)
         return self
 
+    def _fit_pool(self, zoos: list[Zoo]) -> HyperRepresentation:
+        raise ConfigError(
+            "zoo",
+            "one zoo (this encoder reads one architecture)",
+            f"{len(zoos)} zoos",
+            "Fit SANE to learn from several zoos at once",
+        )
+
     @torch.no_grad()
     def transform(
         self,
@@ -206,17 +222,23 @@ class HyperRepresentation:
     def _batches(self, zoo: Zoo, rows: np.ndarray, batch_size: int = 256):  # noqa: ANN202
         """Normalized token batches of ``rows``, on the model's device, the model in eval mode."""
         device = next(self.model_.eval().parameters()).device
+        tokenizer, normalizer = self._codec(zoo)
         for _, flat in zoo.batches(np.asarray(rows), batch_size):
-            yield self.tokenizer_.tokenize(self.normalizer_.transform(flat)).to(device)
+            yield tokenizer.tokenize(normalizer.transform(flat)).to(device)
+
+    def _codec(self, zoo: Zoo) -> tuple[LayerTokenizer, LayerNormalizer]:
+        """The tokenizer and normalizer that read ``zoo`` (checked by `_zoo`)."""
+        return self.tokenizer_, self.normalizer_
 
     @torch.no_grad()
     def reconstruct(self, zoo: Zoo | str | Path, rows: np.ndarray) -> torch.Tensor:
         """Encode and decode ``rows`` of ``zoo``: their reconstructed raw weights (n, P)."""
         zoo = self._zoo(zoo)
         parts = []
+        tokenizer, normalizer = self._codec(zoo)
         for batch in self._batches(zoo, rows):
             tokens = self.model_.reconstruct(batch.tokens, batch.positions).float().cpu()
-            parts.append(self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens)))
+            parts.append(normalizer.inverse_transform(tokenizer.detokenize(tokens)))
         return torch.cat(parts)
 
     @torch.no_grad()
@@ -230,16 +252,27 @@ class HyperRepresentation:
         return torch.cat(parts).numpy()
 
     @torch.no_grad()
-    def decode(self, latents: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Latents (as `latents` gives them) -> raw weights (n, P) in the zoo's flat order."""
+    def decode(
+        self, latents: np.ndarray | torch.Tensor, zoo: Zoo | str | Path | None = None
+    ) -> torch.Tensor:
+        """Latents (as `latents` gives them) -> raw weights (n, P) in the zoo's flat order.
+
+        An encoder fitted on several zoos decodes to the architecture of ``zoo`` (any zoo,
+        also one it never saw: the latents must then be of that zoo's sequence length).
+        """
         self._check_fitted()
+        if zoo is None and self.tokenizer_ is None:
+            raise ConfigError("zoo", "the zoo whose architecture to decode to", None)
+        tokenizer, normalizer = (
+            (self.tokenizer_, self.normalizer_) if zoo is None else self._codec(self._zoo(zoo))
+        )
         model = self.model_.eval()
         device = next(model.parameters()).device
         z = torch.as_tensor(np.asarray(latents), dtype=torch.float32, device=device)
-        positions = self.tokenizer_.positions.to(device).expand(len(z), -1, -1)
+        positions = tokenizer.positions.to(device).expand(len(z), -1, -1)
         tokens = model.decode_latents(z, positions).float().cpu()
-        tokens = tokens * self.tokenizer_.mask  # padding is zero, whatever the decoder says
-        return self.normalizer_.inverse_transform(self.tokenizer_.detokenize(tokens))
+        tokens = tokens * tokenizer.mask  # padding is zero, whatever the decoder says
+        return normalizer.inverse_transform(tokenizer.detokenize(tokens))
 
     def fit_transform(self, zoo: Zoo | str | Path) -> np.ndarray:
         return self.fit(zoo).transform(zoo)
@@ -253,22 +286,26 @@ class HyperRepresentation:
         tensors = {
             f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()
         }
-        tensors.update({f"normalizer.{k}": v for k, v in self.normalizer_.state_dict().items()})
-        tensors["variances"] = self.variances_
+        pool = getattr(self, "pool_", None)
+        if pool is None:
+            tensors.update({f"normalizer.{k}": v for k, v in self.normalizer_.state_dict().items()})
+            tensors["variances"] = self.variances_
+        else:
+            tensors.update(pool.tensors())
         atomic_write_bytes(path / WEIGHTS, save(tensors, {"format": "weightspace.encoder"}))
         if getattr(self, "split_", None) is not None:
             self.split_.save(path)
-        atomic_write_json(
-            path / CONFIG,
-            {
-                "kind": self.kind,
-                "model": self.model_config_.to_dict(),
-                "train": self.train_config_.to_dict(),
-                "token_size": self.tokenizer_.token_size,
-                "spec": self.tokenizer_.spec.to_dict(),
-                "history": self.history_,
-            },
-        )
+        meta = {
+            "kind": self.kind,
+            "model": self.model_config_.to_dict(),
+            "train": self.train_config_.to_dict(),
+            "token_size": pool.token_size if pool else self.tokenizer_.token_size,
+            "spec": None if pool else self.tokenizer_.spec.to_dict(),
+            "history": self.history_,
+        }
+        if pool is not None:  # fitted on several zoos: reads any architecture
+            meta["pool"] = pool.to_dict()
+        atomic_write_json(path / CONFIG, meta)
 
     @staticmethod
     def load(path: str | Path) -> HyperRepresentation:
@@ -279,15 +316,19 @@ class HyperRepresentation:
         check_choice("kind", meta.get("kind"), tuple(ENCODERS))
         cls = ENCODERS[meta["kind"]]
         try:
-            spec = WeightSpec.from_dict(meta["spec"])
             model_config = cls.config_type(**meta["model"])
             encoder = cls(config=model_config, train=TrainConfig.from_dict(meta["train"]))
             tensors = load_file(path / WEIGHTS)
-            encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
-            encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
-                _prefixed(tensors, "normalizer.")
-            )
-            encoder.variances_ = tensors["variances"]
+            if meta.get("pool") is not None:
+                encoder.pool_ = PoolState.from_dict(meta["pool"], tensors)
+                encoder.tokenizer_ = encoder.normalizer_ = encoder.variances_ = None
+            else:
+                spec = WeightSpec.from_dict(meta["spec"])
+                encoder.tokenizer_ = LayerTokenizer(spec, meta["token_size"])
+                encoder.normalizer_ = LayerNormalizer(spec).load_state_dict(
+                    _prefixed(tensors, "normalizer.")
+                )
+                encoder.variances_ = tensors["variances"]
             encoder.model_ = cls.module_type(model_config)
             encoder.model_.load_state_dict(_prefixed(tensors, "model."))
         except (SafetensorError, OSError, KeyError, TypeError, RuntimeError, ConfigError) as err:
@@ -338,6 +379,93 @@ class SANE(HyperRepresentation):
         return self._model_config().for_tokens(
             tokenizer.num_tokens, tokenizer.token_size, tokenizer.positions
         )
+
+    # ---- several zoos (MultiZoo-SANE, 2025) ---------------------------------------------------
+    def _fit_pool(self, zoos: list[Zoo]) -> SANE:
+        """One SANE on the training splits of all ``zoos`` (see `weightspace.train.pool`)."""
+        cfg = self.train or TrainConfig()
+        out = Path(self.out) if self.out is not None else None
+        config = self._model_config()
+        if cfg.behaviour_weight is not None:
+            raise ConfigError(
+                "behaviour_weight", "off for a fit on several zoos", cfg.behaviour_weight
+            )
+        if config.pooling == "layer":
+            raise ConfigError(
+                "pooling", "mean or tokens (layer blocks differ across architectures)", "layer"
+            )
+        if out is not None:
+            check_run_dir(out)
+        cfg.resolve_device()
+        for zoo in zoos:
+            zoo.check_epochs(cfg.zoo_epochs)
+        pool = TokenPool(
+            zoos,
+            cfg.splits,
+            config.token_size or POOL_TOKEN_SIZE,
+            cfg.pool_normalization,
+            cfg.zoo_epochs,
+        )
+        for member in pool.members:
+            _check_fit_split(member.split)
+        positions = torch.cat([t.positions for t in pool.tokenizers])
+        config = config.for_tokens(pool.max_tokens, pool.token_size, positions)
+        identity = {
+            "zoo_sha256": [m.zoo.content_sha256 for m in pool.members],
+            "model_kind": self.kind,
+            "model_config": config.to_dict(),
+            "model_class": self.module_type.__name__,
+        }
+        if out is not None:
+            check_resumable(out, fingerprint(cfg, world()[1], identity))
+        train, val = pool.tokens("train"), pool.tokens("val")
+        torch.manual_seed(cfg.seed)
+        model = SANEAutoencoder(config)
+        objective = Objective(
+            pool_loss(cfg.pool_normalization), pool.max_tokens, cfg.gamma, cfg.temperature
+        )
+        val = val if len(val) else None
+        trainer = Trainer(
+            model, pool.tokenizers, objective, train, val, cfg, config.window, out, identity
+        )
+        self.history_ = trainer.fit()
+        self.model_, self.model_config_, self.train_config_ = model.eval(), config, cfg
+        self.tokenizer_ = self.normalizer_ = self.variances_ = self.split_ = None
+        self.pool_ = PoolState.of(pool)
+        self._codecs: dict = {}
+        if out is not None and world()[0] == 0:
+            self.save(out)
+        return self
+
+    def _codec(self, zoo: Zoo) -> tuple[LayerTokenizer, LayerNormalizer]:
+        if getattr(self, "pool_", None) is None:
+            return self.tokenizer_, self.normalizer_
+        key = (str(zoo.root), zoo.content_sha256)
+        codecs = self.__dict__.setdefault("_codecs", {})
+        if key not in codecs:
+            codecs[key] = self.pool_.codec(zoo, self.train_config_.splits)
+            self._check_positions(codecs[key][0], zoo)
+        return codecs[key]
+
+    def _check_positions(self, tokenizer: LayerTokenizer, zoo: Zoo) -> None:
+        """Learned position tables index only as far as training went: refuse a larger zoo."""
+        c = self.model_config_
+        if c.positions != "learned":
+            return
+        top = tokenizer.positions.max(0).values + 1
+        if any(int(t) > m for t, m in zip(top, c.max_positions, strict=True)):
+            raise ConfigError(
+                "zoo",
+                f"a network within the learned position tables {tuple(c.max_positions)}",
+                f"{zoo.name}: {tuple(int(t) for t in top)}",
+                "Fit with SANEConfig(positions='sinusoidal') to embed larger networks",
+            )
+
+    def _zoo(self, zoo: Zoo | str | Path) -> Zoo:
+        if getattr(self, "pool_", None) is None:
+            return super()._zoo(zoo)
+        self._check_fitted()
+        return zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
 
 
 class HyperRep(HyperRepresentation):

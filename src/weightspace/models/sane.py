@@ -16,6 +16,7 @@ from weightspace.errors import ConfigError, check_choice
 from weightspace.models.transformer import AutoencoderSizes, Transformer
 
 POOLINGS = ("mean", "layer", "tokens")
+POSITIONS = ("learned", "sinusoidal")
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,16 @@ class SANEConfig(AutoencoderSizes):
     pooling: str = "mean"  # how `embed` pools token latents: mean, layer or tokens
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
+    # learned tables (SANE, 2024) index only what training saw; sinusoidal ones extend to a
+    # network of any length, depth and width (what an encoder across architectures needs)
+    positions: str = "learned"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.d_model % 2:
             raise ConfigError("d_model", "an even number (positions take d/2 each)", self.d_model)
         check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("positions", self.positions, POSITIONS)
         for name in ("window", "projection"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "an integer >= 1", getattr(self, name))
@@ -85,6 +90,33 @@ class Positions(nn.Module):
         return torch.cat([self.n(n) + self.layer(layer), self.channel(channel)], -1)  # (B, K, d)
 
 
+class SinusoidalPositions(nn.Module):
+    """concat(pe_n + pe_l, pe_c) with fixed sinusoidal codes (Vaswani et al. 2017) of each
+    integer position, d/2 each: defined for any position, so a network longer, deeper or wider
+    than any in training is indexed as well as one seen."""
+
+    def __init__(self, d_model: int, base: float = 10_000.0) -> None:
+        super().__init__()
+        half = d_model // 2
+        frequencies = base ** (-torch.arange(0, half, 2, dtype=torch.float32) / half)
+        self.register_buffer("frequencies", frequencies, persistent=False)  # (half / 2,)
+        self.half = half
+
+    def code(self, position: torch.Tensor) -> torch.Tensor:
+        angle = position.unsqueeze(-1).float() * self.frequencies  # (B, K, half / 2)
+        return torch.cat([angle.sin(), angle.cos()], -1)[..., : self.half]  # (B, K, half)
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        n, layer, channel = positions.unbind(-1)
+        return torch.cat([self.code(n) + self.code(layer), self.code(channel)], -1)
+
+
+def make_positions(config: SANEConfig) -> nn.Module:
+    if config.positions == "sinusoidal":
+        return SinusoidalPositions(config.d_model)
+    return Positions(config.d_model, config.max_positions)
+
+
 class SANEAutoencoder(nn.Module):
     """Sequential autoencoder for neural embeddings. Holds no optimizer or device logic.
 
@@ -106,11 +138,11 @@ class SANEAutoencoder(nn.Module):
             )
         self.config = c = config
         self.embed_tokens = nn.Linear(c.token_size, c.d_model)
-        self.encoder_positions = Positions(c.d_model, c.max_positions)
+        self.encoder_positions = make_positions(c)
         self.encoder = Transformer(c.d_model, c.heads, c.encoder_layers, c.dropout)
         self.to_latent = nn.Linear(c.d_model, c.latent)
         self.from_latent = nn.Linear(c.latent, c.d_model)
-        self.decoder_positions = Positions(c.d_model, c.max_positions)
+        self.decoder_positions = make_positions(c)
         self.decoder = Transformer(c.d_model, c.heads, c.decoder_layers, c.dropout)
         self.to_tokens = nn.Linear(c.d_model, c.token_size)
         self.head = nn.Sequential(
@@ -123,13 +155,19 @@ class SANEAutoencoder(nn.Module):
             nn.ReLU(),
         )
 
-    def encode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, tokens: torch.Tensor, positions: torch.Tensor, padding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``padding`` (B, K): tokens no other token attends to (models shorter than a pooled
+        batch's window); None when every token is real."""
         x = self.embed_tokens(tokens) + self.encoder_positions(positions)  # (B, K, d)
-        return self.to_latent(self.encoder(x))  # (B, K, latent)
+        return self.to_latent(self.encoder(x, padding))  # (B, K, latent)
 
-    def decode(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor, positions: torch.Tensor, padding: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.from_latent(z) + self.decoder_positions(positions)  # (B, K, d)
-        return self.to_tokens(self.decoder(x))  # (B, K, token_size)
+        return self.to_tokens(self.decoder(x, padding))  # (B, K, token_size)
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         """Projection for the contrastive loss; needs windows of exactly ``config.window``."""
@@ -210,8 +248,8 @@ class SANEAutoencoder(nn.Module):
         return torch.cat(parts, 1)
 
     def forward(
-        self, tokens: torch.Tensor, positions: torch.Tensor
+        self, tokens: torch.Tensor, positions: torch.Tensor, padding: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(latents (B, K, latent), reconstruction (B, K, T), projection (B, projection))."""
-        z = self.encode(tokens, positions)
-        return z, self.decode(z, positions), self.project(z)
+        z = self.encode(tokens, positions, padding)
+        return z, self.decode(z, positions, padding), self.project(z)

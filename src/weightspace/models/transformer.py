@@ -53,12 +53,14 @@ class Block(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        """``padding`` (B, n) bool: keys no query attends to (None: attend to all)."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)  # (B, n, d) each
         q, k, v = (t.view(b, n, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, n, d / heads)
+        keep = None if padding is None else ~padding[:, None, None, :]  # (B, 1, 1, n)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
         x = x + self.out(y.transpose(1, 2).reshape(b, n, d))
         return x + self.mlp(self.ln2(x))
 
@@ -71,7 +73,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, heads, dropout) for _ in range(layers))
         self.ln = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x)
+            x = block(x, padding)
         return self.ln(x)  # (B, n, d)

@@ -64,6 +64,26 @@ class Permute:
 
 
 @dataclass
+class PooledPermute:
+    """`Permute` for a batch pooled from zoos of several architectures: each model is permuted
+    with the tokenizer of its own zoo (``batch.source``), on its real tokens only."""
+
+    tokenizers: Sequence[LayerTokenizer]
+
+    def __call__(self, batch: TokenBatch, generator: torch.Generator | None = None) -> TokenBatch:
+        if batch.source is None:
+            raise ConfigError("PooledPermute", "a pooled batch (with source)", None)
+        tokens = batch.tokens.clone()
+        for s in batch.source.unique().tolist():
+            rows = (batch.source == s).nonzero().squeeze(1)
+            tok = self.tokenizers[s]
+            n = tok.num_tokens
+            part = TokenBatch(tokens[rows, :n], batch.mask[rows, :n], batch.positions[rows, :n])
+            tokens[rows, :n] = Permute(tok)(part, generator).tokens
+        return batch.replace(tokens)
+
+
+@dataclass
 class AdditiveNoise:
     """Add N(0, sigma) to every real value."""
 
@@ -128,9 +148,15 @@ class RandomWindow:
             raise ConfigError("RandomWindow.size", "an integer >= 1", self.size)
 
     def starts(self, batch: TokenBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A start per model, uniform over the windows inside its real tokens (a padded,
+        pooled batch: each model's own length)."""
         n = batch.tokens.shape[1]
-        high = max(n - self.size, 0) + 1
-        return torch.randint(high, (len(batch),), generator=generator).to(batch.tokens.device)
+        if batch.lengths is None:
+            high = max(n - self.size, 0) + 1
+            return torch.randint(high, (len(batch),), generator=generator).to(batch.tokens.device)
+        high = (batch.lengths.cpu() - self.size).clamp(min=0) + 1  # (B,)
+        u = torch.rand(len(batch), generator=generator)
+        return (u * high).long().clamp(max=high - 1).to(batch.tokens.device)
 
     def __call__(self, batch: TokenBatch, generator: torch.Generator | None = None) -> TokenBatch:
         return batch.window(self.starts(batch, generator), min(self.size, batch.tokens.shape[1]))

@@ -268,4 +268,7 @@ def encoder_split(encoder, zoo) -> Split:  # noqa: ANN001
     split = getattr(encoder, "split_", None)
     if split is not None and split.zoo == zoo.name:
         return split
+    pool = getattr(encoder, "pool_", None)  # fitted on several zoos: each kept its own split
+    if pool is not None and pool.split_of(zoo) is not None:
+        return pool.split_of(zoo)
     return resolve_split(zoo, encoder.train_config_.splits)

@@ -105,29 +105,58 @@ class NeuronTokenizer:
 
 @dataclass
 class TokenBatch:
-    """Tokens of B models (or windows of them) with their mask of real values and positions."""
+    """Tokens of B models (or windows of them) with their mask of real values and positions.
+
+    A batch pooled from zoos of several architectures pads every model to the longest one:
+    ``lengths`` then holds each model's real number of tokens and ``source`` the index of its
+    zoo (both None for one architecture, where every model has the same length).
+    """
 
     tokens: torch.Tensor  # (B, n, T) float
     mask: torch.Tensor  # (B, n, T) bool, False on padding
     positions: torch.Tensor  # (B, n, 3) long: global index, block, row
+    lengths: torch.Tensor | None = None  # (B,) real tokens per model, when padded
+    source: torch.Tensor | None = None  # (B,) index of the model's zoo, when pooled
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
 
     def to(self, device: torch.device | str) -> TokenBatch:
-        return TokenBatch(self.tokens.to(device), self.mask.to(device), self.positions.to(device))
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return TokenBatch(
+            self.tokens.to(device),
+            self.mask.to(device),
+            self.positions.to(device),
+            move(self.lengths),
+            move(self.source),
+        )
 
     def replace(self, tokens: torch.Tensor) -> TokenBatch:
-        return TokenBatch(tokens, self.mask, self.positions)
+        return TokenBatch(tokens, self.mask, self.positions, self.lengths, self.source)
+
+    def padding(self) -> torch.Tensor | None:
+        """(B, n) True on tokens that are pure padding (models shorter than the batch), or
+        None when every token is real (attention then needs no mask)."""
+        if self.lengths is None:
+            return None
+        pad = ~self.mask.any(-1)
+        return pad if bool(pad.any()) else None
 
     def window(self, start: torch.Tensor, size: int) -> TokenBatch:
         """Tokens ``start[b] .. start[b] + size`` of each model ``b``."""
         offsets = start.view(-1, 1) + torch.arange(size, device=start.device)  # (B, size)
         idx = offsets.unsqueeze(-1)
+        lengths = None
+        if self.lengths is not None:
+            lengths = (self.lengths - start).clamp(0, size)
         return TokenBatch(
             self.tokens.take_along_dim(idx, 1),
             self.mask.take_along_dim(idx, 1),
             self.positions.take_along_dim(idx, 1),
+            lengths,
+            self.source,
         )
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 from weightspace.config import coerce, from_mapping
-from weightspace.errors import ConfigError
+from weightspace.errors import ConfigError, check_choice
 from weightspace.tokens.dataset import SplitConfig
 from weightspace.train.checkpoint import STATE
+from weightspace.train.pool import NORMALIZATIONS
 from weightspace.zoo.storage import read_json
 
 
@@ -80,12 +81,20 @@ class TrainConfig:
             "they stream from the zoo's shards (same results, more reading)"
         ),
     )
+    pool_normalization: str = field(
+        default="batch",
+        metadata=_help(
+            "a fit on several zoos: batch (raw weights, reconstruction loss normalized per "
+            "batch; MultiZoo-SANE) or zoo (each zoo standardized per layer)"
+        ),
+    )
     progress: bool = True
 
     def __post_init__(self) -> None:
         hints = _field_types()
         for f in fields(self):  # types first: `lr = "big"` or `epochs = true` is an error
             object.__setattr__(self, f.name, coerce(f.name, hints[f.name], getattr(self, f.name)))
+        check_choice("pool_normalization", self.pool_normalization, NORMALIZATIONS)
         for name in ("epochs", "batch_size", "queries", "probe_rows"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "an integer >= 1", getattr(self, name))
@@ -136,7 +145,8 @@ def _field_types() -> dict:
     return typing.get_type_hints(TrainConfig)
 
 
-_ADDED_LATER = {"layer_normalization": True}  # settings added after runs were saved: their default
+# settings added after runs were saved: their default
+_ADDED_LATER = {"layer_normalization": True, "pool_normalization": "batch"}
 
 
 def fingerprint(config: TrainConfig, world: int, identity: dict | None = None) -> dict:

@@ -42,6 +42,10 @@ class TokenTensors:
             self.positions.expand(b, -1, -1),
         )
 
+    def whole(self, index: torch.Tensor) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
+        """Whole models of ``index`` in one batch (one architecture), and where they sit."""
+        yield self.batch(index), torch.arange(len(index), device=index.device)
+
     chunk_rows = 256  # checkpoints embedded or summarized at a time
 
     def chunks(self, size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -95,6 +99,10 @@ class StreamedTokens:
             self.mask.expand(b, -1, -1),
             self.positions.expand(b, -1, -1),
         )
+
+    def whole(self, index: torch.Tensor) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
+        """Whole models of ``index`` in one batch (one architecture), and where they sit."""
+        yield self.batch(index), torch.arange(len(index), device=index.device)
 
     @property
     def chunk_rows(self) -> int:

@@ -59,7 +59,10 @@ class Objective:
         tokens = torch.cat([a.tokens, b.tokens])  # (2B, K, T)
         positions = torch.cat([a.positions, b.positions])
         mask = torch.cat([a.mask, b.mask])
-        _, recon, projection = model(tokens, positions)
+        pad_a, pad_b = a.padding(), b.padding()  # pooled batches: models shorter than the window
+        padding = None if pad_a is None else torch.cat([pad_a, pad_b])
+        extra = () if padding is None else (padding,)  # HyperRep reads whole, unpadded models
+        _, recon, projection = model(tokens, positions, *extra)
         rec = self.reconstruction(recon, tokens, mask, positions, self.num_tokens)
         n = len(a)
         con = nt_xent(gather(projection[:n]), gather(projection[n:]), self.temperature)

@@ -27,6 +27,7 @@ from weightspace.tokens.augment import (
     Erase,
     MultiplicativeNoise,
     Permute,
+    PooledPermute,
     RandomWindow,
     TwoViews,
 )
@@ -35,6 +36,7 @@ from weightspace.train.checkpoint import load_checkpoint, save_checkpoint
 from weightspace.train.config import TrainConfig, check_resumable, fingerprint
 from weightspace.train.data import StreamedTokens, TokenTensors
 from weightspace.train.objective import Objective
+from weightspace.train.pool import PooledTokens
 
 
 def world() -> tuple[int, int]:
@@ -71,16 +73,17 @@ class Trainer:
     """Runs the loop for ``model`` on in-memory ``train`` tokens; optional ``val`` for validation.
 
     ``window`` is the SANE window (None: whole models, as the 2021 autoencoder reads them).
+    ``train`` pooled from several zoos (`PooledTokens`) takes the list of their tokenizers.
     With ``out``, a checkpoint is written after every epoch and a run there is resumed.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        tokenizer: LayerTokenizer,
+        tokenizer: LayerTokenizer | list[LayerTokenizer],
         objective: Objective,
-        train: TokenTensors,
-        val: TokenTensors | None,
+        train: TokenTensors | StreamedTokens | PooledTokens,
+        val: TokenTensors | StreamedTokens | PooledTokens | None,
         config: TrainConfig,
         window: int | None = None,
         out: Path | None = None,
@@ -123,7 +126,9 @@ class Trainer:
         self.optimizer, self.scheduler = make_optimizer(
             model, config, config.epochs * self.steps_per_epoch
         )
-        augment = [Permute(tokenizer)] if config.permute else []
+        pooled = isinstance(train, PooledTokens)
+        permute = PooledPermute(tokenizer) if pooled else Permute(tokenizer)
+        augment = [permute] if config.permute else []
         augment += [MultiplicativeNoise(config.noise)] if config.noise > 0 else []
         augment += [Erase(config.erase)] if config.erase > 0 else []
         self.views = TwoViews(Compose(augment), RandomWindow(window) if window else None)
@@ -197,10 +202,12 @@ class Trainer:
         for index in torch.arange(len(val)).split(self.config.batch_size):
             batch = val.batch(index.to(self.device))
             window = self.plain(batch, gen)[0]  # no augmentation, a random window
-            _, recon, _ = self.model(window.tokens, window.positions)
+            padding = window.padding()
+            extra = () if padding is None else (padding,)
+            _, recon, _ = self.model(window.tokens, window.positions, *extra)
             losses.append(
                 self.objective.reconstruction(
-                    recon, window.tokens, window.mask, window.positions, self.tokenizer.num_tokens
+                    recon, window.tokens, window.mask, window.positions, self.objective.num_tokens
                 ).item()
             )
         result = {"val_reconstruction": float(np.mean(losses)) if losses else float("nan")}
@@ -219,8 +226,12 @@ class Trainer:
         self.model.eval()
         parts = []
         for chunk in index.split(data.chunk_rows):
-            batch = data.batch(chunk.to(data.mask.device))
-            parts.append(self.model.embed(batch.tokens, batch.positions).float().cpu())
+            out = None
+            for batch, where in data.whole(chunk.to(data.mask.device)):
+                z = self.model.embed(batch.tokens, batch.positions).float().cpu()
+                out = z.new_empty(len(chunk), z.shape[1]) if out is None else out
+                out[where.cpu()] = z
+            parts.append(out)
         return torch.cat(parts).numpy()
 
     # ---- checkpoints -----------------------------------------------------------------------
