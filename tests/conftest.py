@@ -65,3 +65,21 @@ def checkpoint_folder(zoo, folder, rows=None):  # noqa: ANN001, ANN201
         lines.append(f"{r}.pt,{zoo.column('model_id')[r]},{zoo.column('epoch')[r]}")
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def pool_zoos(tmp_path_factory):
+    """Zoos of three architectures to pool: a CNN and an MLP, and a deeper, wider MLP that a
+    pooled encoder never sees in training (a few seconds)."""
+    from weightspace.zoo import create_zoo
+    from weightspace.zoo.reader import open_zoo
+
+    root = tmp_path_factory.mktemp("pool")
+    configs = {
+        "cnn": tiny_config(name="cnn", seeds=4, epochs=1),
+        "mlp": tiny_config(name="mlp", architecture="mlp", hidden=[8], seeds=4, epochs=1),
+        "big": tiny_config(name="big", architecture="mlp", hidden=[40, 24], seeds=2, epochs=1),
+    }
+    for name, config in configs.items():
+        create_zoo(config, root / name, progress=False)
+    return {name: open_zoo(root / name) for name in configs}

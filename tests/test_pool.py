@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 
 from weightspace.encoders import SANE, load_encoder
 from weightspace.errors import ConfigError
@@ -18,25 +17,14 @@ from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder
 from weightspace.tokens.augment import PooledPermute, RandomWindow
 from weightspace.train.pool import BatchNormalizedReconstruction, TokenPool
 from weightspace.train.trainer import TrainConfig
-from weightspace.zoo import create_zoo
-from weightspace.zoo.reader import open_zoo
 
 DATA = Path(__file__).parent / "data"
 FIT = TrainConfig(epochs=1, batch_size=8, progress=False)
 
 
 @pytest.fixture(scope="module")
-def zoos(tmp_path_factory):
-    """A CNN and an MLP zoo to pool, and a deeper, wider MLP zoo never seen in training."""
-    root = tmp_path_factory.mktemp("pool")
-    configs = {
-        "cnn": tiny_config(name="cnn", seeds=4, epochs=1),
-        "mlp": tiny_config(name="mlp", architecture="mlp", hidden=[8], seeds=4, epochs=1),
-        "big": tiny_config(name="big", architecture="mlp", hidden=[40, 24], seeds=2, epochs=1),
-    }
-    for name, config in configs.items():
-        create_zoo(config, root / name, progress=False)
-    return {name: open_zoo(root / name) for name in configs}
+def zoos(pool_zoos):
+    return pool_zoos
 
 
 def sinusoidal(**changes) -> SANE:

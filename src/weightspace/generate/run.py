@@ -100,7 +100,7 @@ def sample_weights(
     anchors = anchor_rows(zoo, encoder, share)
     latents = encoder.latents(zoo, anchors)
     drawn = SAMPLERS[name]().sample(latents, config.n, config.seed)
-    return encoder.decode(drawn), anchors
+    return encoder.decode(drawn, zoo), anchors
 
 
 def sample_zoo(
