@@ -176,3 +176,33 @@ def test_a_one_zoo_encoder_saved_before_pooling_loads_with_the_same_embeddings()
     assert encoder.model_config_.positions == "learned"
     expected = np.load(saved / "embeddings.npy")
     np.testing.assert_allclose(encoder.transform(saved / "zoo"), expected, atol=1e-6)
+
+
+def _permuted(zoo, rows, seed=0):  # noqa: ANN001, ANN202
+    from weightspace.spec import permute, random_permutations
+    from weightspace.tokens.dataset import zoo_spec
+
+    spec = zoo_spec(zoo)
+    flat = zoo.flat(rows)
+    gen = torch.Generator().manual_seed(seed)
+    return spec, flat, permute(spec, flat, random_permutations(spec, len(flat), gen))
+
+
+def test_canonical_embeddings_are_unchanged_by_a_weight_permutation(zoos):
+    canonical = SANE(
+        config=replace(SANE_PRESETS["tiny"], positions="sinusoidal", token_size=16),
+        train=replace(FIT, canonical=True),
+    ).fit([zoos["cnn"], zoos["mlp"]])
+    plain = sinusoidal(token_size=16).fit([zoos["cnn"], zoos["mlp"]])
+    for zoo in zoos.values():  # every architecture, also the one never seen
+        spec, flat, moved = _permuted(zoo, np.arange(4))
+        assert not torch.equal(flat, moved)
+        np.testing.assert_allclose(
+            canonical.embed_weights(moved, spec), canonical.embed_weights(flat, spec), atol=1e-6
+        )
+        # negative control: without the canonical order a permutation moves the embedding
+        assert not np.allclose(plain.embed_weights(moved, spec), plain.embed_weights(flat, spec))
+        # and embed_weights is what transform gives for the zoo's own checkpoints
+        np.testing.assert_allclose(
+            plain.embed_weights(flat, spec), plain.transform(zoo, np.arange(4)), atol=1e-6
+        )

@@ -223,7 +223,9 @@ class HyperRepresentation:
         """Normalized token batches of ``rows``, on the model's device, the model in eval mode."""
         device = next(self.model_.eval().parameters()).device
         tokenizer, normalizer = self._codec(zoo)
+        pool = getattr(self, "pool_", None)
         for _, flat in zoo.batches(np.asarray(rows), batch_size):
+            flat = pool.prepare(tokenizer.spec, flat) if pool is not None else flat
             yield tokenizer.tokenize(normalizer.transform(flat)).to(device)
 
     def _codec(self, zoo: Zoo) -> tuple[LayerTokenizer, LayerNormalizer]:
@@ -399,12 +401,15 @@ class SANE(HyperRepresentation):
         cfg.resolve_device()
         for zoo in zoos:
             zoo.check_epochs(cfg.zoo_epochs)
+        if cfg.canonical and cfg.permute:  # permuting canonical weights would undo the order
+            cfg = replace(cfg, permute=False)
         pool = TokenPool(
             zoos,
             cfg.splits,
             config.token_size or POOL_TOKEN_SIZE,
             cfg.pool_normalization,
             cfg.zoo_epochs,
+            cfg.canonical,
         )
         for member in pool.members:
             _check_fit_split(member.split)
@@ -444,10 +449,10 @@ class SANE(HyperRepresentation):
         codecs = self.__dict__.setdefault("_codecs", {})
         if key not in codecs:
             codecs[key] = self.pool_.codec(zoo, self.train_config_.splits)
-            self._check_positions(codecs[key][0], zoo)
+            self._check_positions(codecs[key][0], zoo.name)
         return codecs[key]
 
-    def _check_positions(self, tokenizer: LayerTokenizer, zoo: Zoo) -> None:
+    def _check_positions(self, tokenizer: LayerTokenizer, what: object) -> None:
         """Learned position tables index only as far as training went: refuse a larger zoo."""
         c = self.model_config_
         if c.positions != "learned":
@@ -457,9 +462,38 @@ class SANE(HyperRepresentation):
             raise ConfigError(
                 "zoo",
                 f"a network within the learned position tables {tuple(c.max_positions)}",
-                f"{zoo.name}: {tuple(int(t) for t in top)}",
+                f"{what}: {tuple(int(t) for t in top)}",
                 "Fit with SANEConfig(positions='sinusoidal') to embed larger networks",
             )
+
+    @torch.no_grad()
+    def embed_weights(self, flat: torch.Tensor, spec: WeightSpec | None = None) -> np.ndarray:
+        """Embeddings (B, d) of networks given as flat weights (B, P) of ``spec``: any
+        architecture for an encoder fitted on several zoos (with the per-batch normalization,
+        which needs no statistics of the architecture), else the one it was fitted on."""
+        self._check_fitted()
+        pool = getattr(self, "pool_", None)
+        spec = spec or (self.tokenizer_.spec if self.tokenizer_ is not None else None)
+        if pool is None or spec is None:
+            if spec is None or spec != self.tokenizer_.spec:
+                raise ConfigError("spec", "the architecture this encoder was fitted on", spec)
+            tokenizer, normalizer = self.tokenizer_, self.normalizer_
+        else:
+            member = [i for i, s in enumerate(pool.specs) if s == spec]
+            if not member and pool.normalization != "batch":
+                raise ConfigError(
+                    "spec",
+                    "an architecture the encoder was fitted on (zoo normalization)",
+                    "a new one",
+                    "Embed a zoo of it (its training split gives the statistics)",
+                )
+            normalizer = pool.normalizers[member[0]] if member else LayerNormalizer(spec).identity()
+            tokenizer = LayerTokenizer(spec, pool.token_size)
+            self._check_positions(tokenizer, spec)
+            flat = pool.prepare(spec, flat)
+        device = next(self.model_.eval().parameters()).device
+        batch = tokenizer.tokenize(normalizer.transform(flat.float())).to(device)
+        return self.model_.embed(batch.tokens, batch.positions).float().cpu().numpy()
 
     def _zoo(self, zoo: Zoo | str | Path) -> Zoo:
         if getattr(self, "pool_", None) is None:

@@ -4,7 +4,7 @@ Everything that needs the symmetries of a network (tokens, augmentation, alignme
 graphs) reads a `WeightSpec`; nothing here imports another weightspace package.
 """
 
-from weightspace.spec.permute import permute, random_permutations
+from weightspace.spec.permute import canonical_order, permute, random_permutations
 from weightspace.spec.sequential import spec_from_state_dict
 from weightspace.spec.spec import LayerSpec, TensorSpec, WeightSpec, tensor_specs
 from weightspace.spec.trace import spec_from_module
@@ -13,6 +13,7 @@ __all__ = [
     "LayerSpec",
     "TensorSpec",
     "WeightSpec",
+    "canonical_order",
     "permute",
     "random_permutations",
     "spec_from_module",

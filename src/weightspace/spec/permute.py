@@ -56,3 +56,32 @@ def permute(spec: WeightSpec, flat: torch.Tensor, perms: list[torch.Tensor]) -> 
             x = torch.gather(x, 2, index)
         out.append(x.reshape(batch, t.numel))
     return torch.cat(out, 1)
+
+
+def canonical_permutations(spec: WeightSpec, flat: torch.Tensor) -> list[torch.Tensor]:
+    """Per group, the permutation that orders its channels by the squared norm of everything
+    they own (the rows of every tensor the group indexes on axis 0: incoming weights, bias,
+    BatchNorm vectors). A row's norm does not change when other groups permute its columns,
+    so every group's order is found from the weights as they are."""
+    batch = flat.shape[0]
+    keys = [torch.zeros(batch, size, dtype=torch.float64) for size in spec.group_sizes]
+    parts = flat.double().split([t.numel for t in spec.tensors], 1)
+    for t, x in zip(spec.tensors, parts, strict=True):
+        if t.out_group is not None:
+            keys[t.out_group] += (x.reshape(batch, t.shape[0], -1) ** 2).sum(2)
+    return [key.argsort(dim=1, stable=True) for key in keys]
+
+
+def canonical_order(spec: WeightSpec, flat: torch.Tensor) -> torch.Tensor:
+    """``flat`` (B, P) with every group's channels sorted by `canonical_permutations`: one
+    representative per permutation orbit, so anything computed from it is unchanged by a
+    permutation of the hidden channels (ties in the norms aside).
+
+    Example:
+        >>> moved = permute(spec, flat, random_permutations(spec, batch=len(flat)))
+        >>> torch.equal(canonical_order(spec, moved), canonical_order(spec, flat))
+        True
+    """
+    if flat.dim() != 2 or flat.shape[1] != spec.num_params:
+        raise ConfigError("weights", f"shape (B, {spec.num_params})", tuple(flat.shape))
+    return permute(spec, flat, canonical_permutations(spec, flat))

@@ -88,6 +88,14 @@ class TrainConfig:
             "batch; MultiZoo-SANE) or zoo (each zoo standardized per layer)"
         ),
     )
+    canonical: bool = field(
+        default=False,
+        metadata=_help(
+            "a fit on several zoos: sort every hidden layer's channels into one canonical order "
+            "before tokenizing (embeddings unchanged by permutations; no permutation "
+            "augmentation then)"
+        ),
+    )
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -146,7 +154,7 @@ def _field_types() -> dict:
 
 
 # settings added after runs were saved: their default
-_ADDED_LATER = {"layer_normalization": True, "pool_normalization": "batch"}
+_ADDED_LATER = {"layer_normalization": True, "pool_normalization": "batch", "canonical": False}
 
 
 def fingerprint(config: TrainConfig, world: int, identity: dict | None = None) -> dict:

@@ -26,6 +26,7 @@ from torch import nn
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.spec import WeightSpec
+from weightspace.spec.permute import canonical_order
 from weightspace.tokens.dataset import fit_normalizer, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
 from weightspace.tokens.splits import DEFAULT, Split, SplitConfig, resolve_split
@@ -74,8 +75,10 @@ class TokenPool:
         token_size: int = POOL_TOKEN_SIZE,
         normalization: str = "batch",
         epochs: Sequence[int] | None = None,
+        canonical: bool = False,
     ) -> None:
         check_choice("normalization", normalization, NORMALIZATIONS)
+        self.canonical = canonical
         if not zoos:
             raise ConfigError("zoos", "at least one zoo", 0)
         if token_size < 1:
@@ -116,6 +119,7 @@ class TokenPool:
         for s, (member, where) in enumerate(zip(self.members, self.rows(part), strict=True)):
             tok, norm = member.tokenizer, member.normalizer
             for _, flat in member.zoo.batches(where):
+                flat = canonical_order(tok.spec, flat) if self.canonical else flat
                 tokens = tok.tokenize(norm.transform(flat)).tokens  # (b, n_s, T)
                 parts.append(nn.functional.pad(tokens, (0, 0, 0, n - tok.num_tokens)))
             sources.append(torch.full((len(where),), s, dtype=torch.long))
@@ -263,6 +267,7 @@ class PoolState:
     normalizers: list[LayerNormalizer]
     splits: list[Split]
     epochs: tuple[int, ...] | None = None
+    canonical: bool = False
 
     @classmethod
     def of(cls, pool: TokenPool) -> PoolState:
@@ -276,6 +281,7 @@ class PoolState:
             [x.normalizer for x in m],
             [x.split for x in m],
             None if pool.epochs is None else tuple(pool.epochs),
+            pool.canonical,
         )
 
     def codec(
@@ -295,6 +301,10 @@ class PoolState:
             member_normalizer(zoo, self.normalization, split, self.epochs),
         )
 
+    def prepare(self, spec: WeightSpec, flat: torch.Tensor) -> torch.Tensor:
+        """Raw weights as the encoder reads them: in canonical order when it was fitted so."""
+        return canonical_order(spec, flat) if self.canonical else flat
+
     def split_of(self, zoo: Zoo) -> Split | None:
         for h, split in zip(self.hashes, self.splits, strict=True):
             if h == zoo.content_sha256:
@@ -312,6 +322,7 @@ class PoolState:
             "token_size": self.token_size,
             "normalization": self.normalization,
             "epochs": None if self.epochs is None else list(self.epochs),
+            "canonical": self.canonical,
             "members": [
                 {"name": n, "spec": s.to_dict(), "zoo_sha256": h, "split": sp.to_dict()}
                 for n, s, h, sp in zip(
@@ -339,4 +350,5 @@ class PoolState:
             normalizers,
             [Split.from_dict(m["split"]) for m in members],
             None if raw.get("epochs") is None else tuple(raw["epochs"]),
+            bool(raw.get("canonical", False)),
         )
