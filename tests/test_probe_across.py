@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from weightspace.errors import ConfigError
+from weightspace.errors import ConfigError, NotFittedError
 from weightspace.graphs.weight_probe import WeightGraphConfig, WeightGraphFeatures
 from weightspace.probe import (
     CrossArchStatistics,
@@ -35,7 +35,7 @@ def _all(zoo):  # noqa: ANN001, ANN202
 
 def _direct(values: torch.Tensor) -> np.ndarray:
     """The 7 s(W) statistics of one tensor, computed directly."""
-    v = values.double().reshape(-1)
+    v = values.detach().double().reshape(-1)
     q = torch.quantile(v, torch.tensor(QUANTILES, dtype=torch.float64))
     return torch.cat([v.mean()[None], v.var(correction=0)[None], q]).numpy()
 
@@ -117,6 +117,11 @@ def test_weight_graphs_of_several_specs_pad_edges_and_train_together(pool_zoos):
     assert torch.equal(padded.edge_attr[:, 0], plain.edge_attr[:, 0])
     assert torch.all(padded.edge_attr[:, 1:9] == 0)
     assert torch.equal(padded.edge_attr[:, 9:], plain.edge_attr[:, 1:])  # kind, direction
+    tests = [(cnn, _split(cnn, 6)[1]), (mlp, _split(mlp, 6)[1])]
+    out = probe_many([WeightGraphFeatures(TINY_GRAPH)], parts, tests)
+    ((name, result),) = out.items()
+    assert name == "DBGNN (weight graph, supervised)" and result["supervised"]
+    assert result["width"] == 11 and np.isfinite(result["pred"]).all()
     only_mlp = WeightGraphFeatures(TINY_GRAPH).fit_many(parts[1:])
     with pytest.raises(ConfigError, match="at most 1 values"):
         only_mlp.transform(cnn, np.arange(2))
@@ -184,3 +189,33 @@ def test_probe_many_reads_a_weight_property_and_not_a_shuffled_one(pool_zoos):
         acc["s(W) across architectures"]["y"],
         np.concatenate([np.asarray(z.column("test_acc"), dtype=float)[r] for z, r in test]),
     )
+
+
+def test_batchnorm_bias_free_and_imported_specs():
+    from torch import nn
+
+    from weightspace.spec import spec_from_state_dict
+    from weightspace.zoo import ArchConfig, build_model, weight_spec
+
+    resnet = weight_spec(ArchConfig("resnet18", input_shape=(3, 8, 8)))
+    layers = weight_layers(resnet)
+    assert len(layers) == 21  # stem, 16 block convs, 3 shortcut convs, the head
+    assert all(len(resnet.by_key[w].shape) >= 2 for w, _ in layers)  # BatchNorm scales left out
+    assert [b for _, b in layers[:-1]] == [None] * 20 and layers[-1][1] is not None
+    net = build_model(ArchConfig("tetris-mlp", input_shape=(1, 4, 4), num_classes=4))
+    spec = weight_spec(ArchConfig("tetris-mlp", input_shape=(1, 4, 4), num_classes=4))
+    flat = spec.flatten(net.state_dict())
+    X = CrossArchStatistics().vectors(spec, flat)
+    assert X.shape == (1, 52) and np.all(X[0, 7:14] == 0) and np.all(X[0, 35:42] == 0)  # no bias
+    np.testing.assert_allclose(X[0, 0:7], _direct(net.state_dict()[weight_layers(spec)[0][0]]))
+    imported = nn.Sequential(
+        nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 3)
+    )
+    spec = spec_from_state_dict(imported.state_dict())
+    flat = spec.flatten(imported.state_dict())
+    X = CrossArchStatistics().vectors(spec, flat)
+    np.testing.assert_allclose(X[0, 42:49], _direct(imported[2].weight))  # the hidden layer
+    np.testing.assert_allclose(X[0, 14:21], _direct(imported[4].weight))
+    padded = CrossArchStatistics("padded")
+    with pytest.raises(NotFittedError):
+        padded.vectors(spec, flat)

@@ -258,25 +258,28 @@ class CrossArchStatistics:
 
     def transform_many(self, parts: Sequence[Part]) -> np.ndarray:
         """(rows of all parts in order, `width`)."""
-        width = self.width
-        out = [np.zeros((0, width))]
+        out = [np.zeros((0, self.width))]
         for zoo, rows in parts:
             spec = zoo_spec(zoo)
-            layers = weight_layers(spec)
-            if self.variant == "padded" and len(layers) > self.depth_:
-                raise ConfigError(
-                    "zoo",
-                    f"networks of at most {self.depth_} weight layers (the deepest in fit)",
-                    f"{zoo.name}: {len(layers)} layers",
-                    fix="Fit on parts that include the deepest architecture",
-                )
-            for _, flat in zoo.batches(rows):
-                state = spec.unflatten(flat.double())
-                if self.variant == "summary":
-                    out.append(_summary(state, layers, spec.num_params).numpy())
-                else:
-                    out.append(_padded(state, layers, self.depth_).numpy())
+            out += [self.vectors(spec, flat, zoo.name) for _, flat in zoo.batches(rows)]
         return np.concatenate(out)
+
+    def vectors(self, spec: WeightSpec, flat: torch.Tensor, where: str = "weights") -> np.ndarray:
+        """The features of flat weights (b, P) of networks with weight-space ``spec`` (any
+        network, no zoo needed), (b, `width`); ``where`` names them in errors."""
+        layers = weight_layers(spec)
+        self.width  # noqa: B018 - NotFittedError for an unfitted padded variant
+        if self.variant == "padded" and len(layers) > self.depth_:
+            raise ConfigError(
+                "zoo",
+                f"networks of at most {self.depth_} weight layers (the deepest in fit)",
+                f"{where}: {len(layers)} layers",
+                fix="Fit on parts that include the deepest architecture",
+            )
+        state = spec.unflatten(flat.double().reshape(-1, spec.num_params))
+        if self.variant == "summary":
+            return _summary(state, layers, spec.num_params).numpy()
+        return _padded(state, layers, self.depth_).numpy()
 
 
 def _pooled(state: dict[str, torch.Tensor], keys: Sequence[str | None], b: int) -> torch.Tensor:
