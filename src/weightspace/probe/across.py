@@ -45,6 +45,7 @@ class CrossArchWeightWatcher:
     name = "WeightWatcher across architectures"
 
     def fit_many(self, parts: Sequence[Part]) -> CrossArchWeightWatcher:
+        """Analyze the training rows; NaNs will be filled with their column means."""
         raw = self._raw(parts)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
@@ -54,6 +55,7 @@ class CrossArchWeightWatcher:
         return self
 
     def transform_many(self, parts: Sequence[Part]) -> np.ndarray:
+        """(rows of all parts in order, 31)."""
         if not hasattr(self, "fill_"):
             raise NotFittedError("CrossArchWeightWatcher is not fitted; call fit_many() first.")
         identity, raw = self._fitted

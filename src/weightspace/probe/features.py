@@ -245,11 +245,13 @@ class CrossArchStatistics:
         return self.transform_many([(zoo, rows)])
 
     def fit_many(self, parts: Sequence[Part]) -> CrossArchStatistics:
+        """Record the largest depth of the parts' architectures (the padded width)."""
         self.depth_ = max((len(weight_layers(zoo_spec(zoo))) for zoo, _ in parts), default=0)
         return self
 
     @property
     def width(self) -> int:
+        """Columns of every vector: 52 (summary), 14 * fitted depth + 1 (padded)."""
         if self.variant == "summary":
             return 7 * 7 + 3
         if not hasattr(self, "depth_"):
