@@ -1,4 +1,5 @@
-"""Zoo architectures by name: CNN-s, CNN-l, ResNet-18 (CIFAR), the Tetris MLP and a small MLP.
+"""Zoo architectures by name: CNN-s, CNN-l, ResNet-18 (CIFAR), the Tetris MLP, a small MLP and the
+parameterized CNN of heterogeneous "park" zoos (``park-cnn``, after the CNN Wild Park).
 
 Each is sized to its input (4x4, 8x8, 28x28, 32x32; Model Zoos, Schürholt et al. 2022). Build one
 with
@@ -33,6 +34,10 @@ class ArchConfig:
     dropout: float = 0.0
     init: str = "uniform"
     hidden: tuple[int, ...] = field(default=())  # MLP hidden widths; () = the architecture's own
+    # knobs of the "park-cnn" family only (left out of `to_dict` at their defaults)
+    kernel: int = 3
+    residual: bool = False
+    pool: str = "gap"
 
     def __post_init__(self) -> None:
         check_choice("architecture", self.name, tuple(ARCHITECTURES))
@@ -48,9 +53,55 @@ class ArchConfig:
             raise ConfigError("num_classes", "an integer >= 2", self.num_classes)
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         object.__setattr__(self, "hidden", tuple(int(v) for v in self.hidden))
+        check_park_knobs(self.name, self.hidden, self.kernel, self.residual, self.pool)
+
+    def knobs(self) -> dict:
+        """The park-cnn knobs that differ from their defaults (kernel, residual, pool)."""
+        return {k: getattr(self, k) for k, v in PARK_DEFAULTS.items() if getattr(self, k) != v}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as plain values; the park-cnn knobs only where they are not the default,
+        so the dicts (and hashes) of every other architecture are as they always were."""
+        out = asdict(self)
+        for name in PARK_DEFAULTS:
+            out.pop(name)
+        return {**out, **self.knobs()}
+
+
+PARK_DEFAULTS = {"kernel": 3, "residual": False, "pool": "gap"}
+PARK_POOLS = ("gap", "max")
+PARK_STAGES = (2, 5)  # conv stages of the CNN Wild Park (Kofinas et al. 2024)
+
+
+def check_park_knobs(
+    name: str, hidden: tuple[int, ...], kernel: int, residual: bool, pool: str
+) -> None:
+    """Validate the park-cnn knobs; any other architecture must leave them at the defaults."""
+    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+        raise ConfigError("kernel", "an odd integer >= 1 ('same' padding)", kernel)
+    if not isinstance(residual, bool):
+        raise ConfigError("residual", "true or false", residual)
+    check_choice("pool", pool, PARK_POOLS)
+    if name != "park-cnn":
+        given = {"kernel": kernel, "residual": residual, "pool": pool}
+        for knob, default in PARK_DEFAULTS.items():
+            if given[knob] != default:
+                raise ConfigError(
+                    knob,
+                    f"the default {default!r} for architecture {name!r}",
+                    given[knob],
+                    "kernel, residual and pool are knobs of architecture 'park-cnn' only",
+                )
+        return
+    low, high = PARK_STAGES
+    if hidden and not low <= len(hidden) <= high:
+        raise ConfigError("hidden", f"{low} to {high} conv stage widths", list(hidden))
+    if residual and len(hidden or PARK_WIDTHS) < 3:
+        raise ConfigError(
+            "residual",
+            "false for fewer than 3 stages (the skip joins non-adjacent stages)",
+            residual,
+        )
 
 
 @dataclass(frozen=True)
@@ -188,6 +239,67 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))  # (B, num_classes)
 
 
+PARK_WIDTHS = (16, 16, 16)  # park-cnn stage widths when ``hidden`` is empty
+
+
+class ParkCNN(nn.Module):
+    """A CNN of the Wild Park family (Kofinas et al. 2024), for small images.
+
+    ``hidden`` gives the channels of 2-5 conv stages (kernel ``kernel``, stride 1, "same"
+    padding, the activation after each conv); ``pool="max"`` adds one 2x2 max-pool after the
+    first stage (``"gap"``: none). With ``residual`` the first stage's output is added to the
+    last conv's pre-activation output on their shared channels (the first min(c_1, c_L)).
+    Then global average pooling and one linear head. Children ``stem`` (first stage), ``body``
+    (the middle stages and the last conv), ``post`` (activation, pooling) and ``head`` are
+    called in this order, the skip between ``body`` and ``post``.
+    """
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        widths = config.hidden or PARK_WIDTHS
+        self.widths, self.residual = tuple(widths), config.residual
+        k, pad = config.kernel, config.kernel // 2
+        act = config.activation
+        stem: list[nn.Module] = [nn.Conv2d(config.input_shape[0], widths[0], k, padding=pad)]
+        stem.append(activation(act))
+        if config.pool == "max":
+            stem.append(nn.MaxPool2d(2))
+        self.stem = nn.Sequential(*stem, Dropout(config.dropout, 1))
+        body: list[nn.Module] = []
+        for i in range(1, len(widths)):
+            body.append(nn.Conv2d(widths[i - 1], widths[i], k, padding=pad))
+            if i < len(widths) - 1:  # present even at rate 0: one structure per zoo
+                body += [activation(act), Dropout(config.dropout, i + 1)]
+        self.body = nn.Sequential(*body)
+        self.post = nn.Sequential(
+            activation(act),
+            Dropout(config.dropout, len(widths)),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(widths[-1], config.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stem(x)
+        y = self.body(s)
+        if self.residual:
+            y = park_skip(y, s, self.widths[-1], self.widths[0])
+        return self.head(self.post(y))  # (B, num_classes)
+
+
+def park_skip(
+    y: torch.Tensor, s: torch.Tensor, c_out: int, c_skip: int, dim: int = 1
+) -> torch.Tensor:
+    """``y + s`` on the channels (axis ``dim``; ``c_out`` of y, ``c_skip`` of s) the two share;
+    y's other channels unchanged. The widths are given, not read: torch.fx traces this."""
+    if c_out == c_skip:
+        return y + s
+    if c_out < c_skip:
+        return y + s.narrow(dim, 0, c_out)
+    head = y.narrow(dim, 0, c_skip) + s
+    return torch.cat([head, y.narrow(dim, c_skip, c_out - c_skip)], dim)
+
+
 def _resnet18(config: ArchConfig) -> nn.Module:
     return ResNet18(config.input_shape[0], config.num_classes, config.activation)
 
@@ -199,6 +311,7 @@ ARCHITECTURES: dict[str, Callable[[ArchConfig], nn.Module]] = {
     "smallcnn": SmallCNN,
     "resnet18": _resnet18,
     "mlp": _mlp,
+    "park-cnn": ParkCNN,
     "tetris-mlp": _tetris_mlp,
 }
 

@@ -1,7 +1,8 @@
 """A whole population's forward pass as a handful of batched kernels, without ``vmap``.
 
-For the sequential zoo networks (CNN-s/CNN-l, the wide CNN, the Small CNN Zoo network, the MLPs)
-each layer of N models runs as one call on stacked weights:
+For the sequential zoo networks (CNN-s/CNN-l, the wide CNN, the Small CNN Zoo network, the MLPs,
+the park CNNs with or without their residual skip) each layer of N models runs as one call on
+stacked weights:
 
 * a convolution of N models is one grouped convolution (``groups = N``) on the models' inputs
   stacked along channels, ``(B, N*C, H, W)``, input, weights and output in channels-last
@@ -9,6 +10,7 @@ each layer of N models runs as one call on stacked weights:
   apply to the same images (evaluation) is one ordinary convolution with ``N * out`` filters;
 * a linear layer is one batched matmul ``(N, B, in) @ (N, in, out)``;
 * pooling and activations act channel by channel, so they run once on the stacked tensor;
+* a park CNN's skip adds each model's first-stage channels to its own last-stage channels;
 * seeded dropout draws each model's mask from its own key (`weightspace.zoo.layers.Dropout`),
   element for element as the module does alone.
 
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weightspace.zoo.architectures import MLP, ConvNet, SmallCNN, WideCNN
+from weightspace.zoo.architectures import MLP, ConvNet, ParkCNN, SmallCNN, WideCNN, park_skip
 from weightspace.zoo.layers import ACTIVATIONS, Dropout, counter_uniform, mix64
 
 # networks whose forward is their children called in this order
@@ -36,6 +38,7 @@ CHAINS: dict[type, tuple[str, ...]] = {
     SmallCNN: ("features", "head"),
     WideCNN: ("features", "head"),
     MLP: ("net",),
+    ParkCNN: ("stem", "body", "post", "head"),  # the skip, if any, is added by `_park_plan`
 }
 ELEMENTWISE = tuple(ACTIVATIONS.values())
 CL = torch.channels_last
@@ -77,16 +80,44 @@ def plan(template: nn.Module) -> list[Op] | None:
     """The batched program of ``template``'s forward, or None where it is not supported."""
     if type(template) not in CHAINS:
         return None
-    leaves = _leaves(template, "")
+    if isinstance(template, ParkCNN) and template.residual:
+        return _park_plan(template)
+    return _ops(template, "")
+
+
+def _ops(module: nn.Module, prefix: str) -> list[Op] | None:
+    """The ops of the modules ``module`` calls in order, or None if one is not supported."""
+    leaves = _leaves(module, prefix)
     if leaves is None:
         return None
     ops: list[Op] = []
-    for name, module in leaves:
-        op = _op(name, module)
+    for name, leaf in leaves:
+        op = _op(name, leaf)
         if op is None:
             return None
         ops.append(op)
     return ops
+
+
+def _park_plan(template: ParkCNN) -> list[Op] | None:
+    """A residual park CNN: stem, then body with the stem's output added on the shared
+    channels, then pooling and head."""
+    parts = {name: _ops(getattr(template, name), f"{name}.") for name in CHAINS[ParkCNN]}
+    if any(ops is None for ops in parts.values()):
+        return None
+    c_skip, c_out = template.widths[0], template.widths[-1]
+    body = parts["body"]
+
+    def residual(a: Act, params: dict, buffers: dict, n: int, training: bool) -> Act:
+        out = a
+        for op in body:
+            out = op(out, params, buffers, n, training)
+        b, _, h, w = out.x.shape  # (B, N*C, H, W) -> (B, N, C, H, W): add model by model
+        y = out.x.reshape(b, n, c_out, h, w)
+        joined = park_skip(y, a.x.reshape(b, n, c_skip, h, w), c_out, c_skip, dim=2)
+        return Act(joined.reshape(b, n * c_out, h, w), "spatial")
+
+    return [*parts["stem"], residual, *parts["post"], *parts["head"]]
 
 
 def _op(name: str, module: nn.Module) -> Op | None:

@@ -22,7 +22,12 @@ import numpy as np
 
 from weightspace.config import coerce, read_config_file
 from weightspace.errors import ConfigError, check_choice
-from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
+from weightspace.zoo.architectures import (
+    ARCHITECTURES,
+    PARK_DEFAULTS,
+    ArchConfig,
+    check_park_knobs,
+)
 from weightspace.zoo.datasets import DatasetConfig
 from weightspace.zoo.layers import ACTIVATIONS, INITS
 from weightspace.zoo.members import ModelSpec
@@ -119,7 +124,16 @@ class ZooConfig:
     name: str = field(default="zoo", metadata=_help("the zoo's name"))
     architecture: str = field(default="cnn-s", metadata=_help("a registry architecture"))
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    hidden: tuple[int, ...] = field(default=(), metadata=_help("MLP hidden widths"))
+    hidden: tuple[int, ...] = field(
+        default=(), metadata=_help("MLP hidden widths; park-cnn: channels of each conv stage")
+    )
+    kernel: int = field(default=3, metadata=_help("park-cnn: conv kernel size (odd)"))
+    residual: bool = field(
+        default=False, metadata=_help("park-cnn: add the first stage's output to the last's")
+    )
+    pool: str = field(
+        default="gap", metadata=_help("park-cnn: gap, or max (a 2x2 max-pool after stage 1)")
+    )
     activation: Factor = _fixed("tanh")
     dropout: Factor = _fixed(0.0)
     init: Factor = _fixed("uniform")
@@ -168,6 +182,7 @@ class ZooConfig:
             raise ConfigError("seed", "an integer >= 0 (the zoo's master seed)", self.seed)
         if any(h < 1 for h in self.hidden):
             raise ConfigError("hidden", "layer widths >= 1", list(self.hidden))
+        check_park_knobs(self.architecture, self.hidden, self.kernel, self.residual, self.pool)
         if self.checkpoint_epochs is not None:
             epochs = tuple(sorted(set(self.checkpoint_epochs)))
             if not epochs or epochs[0] < 0 or epochs[-1] > self.epochs:
@@ -223,6 +238,9 @@ class ZooConfig:
                     float(values["dropout"]),
                     values["init"],
                     self.hidden,
+                    self.kernel,
+                    self.residual,
+                    self.pool,
                 )
                 specs.append(
                     ModelSpec(
@@ -243,6 +261,9 @@ class ZooConfig:
         for name in FACTORS:
             out[name] = getattr(self, name).to_json()
         out["hidden"] = list(self.hidden)
+        for name, default in PARK_DEFAULTS.items():  # left out at defaults: old configs unchanged
+            if out[name] == default:
+                del out[name]
         if self.checkpoint_epochs is not None:
             out["checkpoint_epochs"] = list(self.checkpoint_epochs)
         return out

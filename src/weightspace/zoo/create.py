@@ -348,6 +348,7 @@ def _finalize(out, config, splits, specs, shards, done) -> None:
                 "input_shape": list(splits.input_shape),
                 "num_classes": splits.num_classes,
                 "hidden": list(config.hidden),
+                **specs[0].arch.knobs(),  # park-cnn's kernel, residual, pool if not default
             },
             "parameters": {
                 k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in state.items()

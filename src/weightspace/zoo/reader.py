@@ -16,7 +16,7 @@ from torch import nn
 
 from weightspace.config import from_mapping
 from weightspace.errors import ConfigError, ZooFormatError
-from weightspace.zoo.architectures import ArchConfig, build_model, build_module
+from weightspace.zoo.architectures import PARK_DEFAULTS, ArchConfig, build_model, build_module
 from weightspace.zoo.config import ZooConfig
 from weightspace.zoo.datasets import DatasetConfig
 from weightspace.zoo.layers import INITS
@@ -146,6 +146,7 @@ class Zoo:
                 # here: its weights are loaded, never initialized
                 values["init"] if values["init"] in INITS else "default",
                 tuple(base["hidden"]),
+                **_knobs(base),
             )
         except (KeyError, TypeError) as err:
             raise ZooFormatError(
@@ -285,9 +286,15 @@ def _state_dict_order(config: dict) -> list[str]:
         tuple(config["input_shape"]),
         config["num_classes"],
         hidden=tuple(config["hidden"]),
+        **_knobs(config),
     )
     with torch.device("meta"):
         return list(build_model(arch).state_dict())
+
+
+def _knobs(config: dict) -> dict:
+    """The park-cnn knobs a manifest records (only those not at their defaults)."""
+    return {k: config[k] for k in PARK_DEFAULTS if k in config}
 
 
 def _dtype(name: str) -> torch.dtype:
