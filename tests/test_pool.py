@@ -206,3 +206,22 @@ def test_canonical_embeddings_are_unchanged_by_a_weight_permutation(zoos):
         np.testing.assert_allclose(
             plain.embed_weights(flat, spec), plain.transform(zoo, np.arange(4)), atol=1e-6
         )
+
+
+def test_ends_pooling_lines_up_first_and_last_layers_of_any_depth(zoos):
+    from weightspace.cli.common import POOLINGS as CLI_POOLINGS
+    from weightspace.models.sane import POOLINGS
+
+    assert CLI_POOLINGS == POOLINGS  # the CLI's copy (kept torch-free) is the model's list
+    encoder = sinusoidal(token_size=16).fit([zoos["cnn"], zoos["mlp"]])
+    latent = encoder.model_config_.latent
+    for zoo in zoos.values():
+        rows = np.arange(3)
+        ends = encoder.transform(zoo, rows, pooling="ends")
+        assert ends.shape == (3, 6 * latent)
+        z = encoder.latents(zoo, rows)  # (3, n, latent)
+        layer = encoder._codec(zoo)[0].positions[:, 1].numpy()
+        last = z[:, layer == layer.max()]
+        np.testing.assert_allclose(ends[:, :latent], z.mean(1), atol=1e-5)
+        np.testing.assert_allclose(ends[:, 2 * latent : 3 * latent], last.mean(1), atol=1e-5)
+        np.testing.assert_allclose(ends[:, 5 * latent :], last.std(1), atol=1e-5)

@@ -18,6 +18,9 @@ from weightspace.config import add_config_arguments, show_default
 from weightspace.errors import DeviceError
 
 _PENDING = "_weightspace_pending"
+# SANE's poolings of token latents (`weightspace.models.sane.POOLINGS`, which imports torch;
+# a test keeps the two equal)
+POOLINGS = ("mean", "layer", "tokens", "ends")
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weightspace.cli.common import POOLINGS
 from weightspace.errors import ConfigError
 
 SPLIT_KINDS = ("grouped", "plain")
@@ -81,7 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     probe.add_argument(
         "--pooling",
         nargs="+",
-        choices=("mean", "layer", "tokens"),
+        choices=POOLINGS,
         help="SANE poolings to probe (default: the model's own)",
     )
     probe.add_argument(

@@ -15,7 +15,7 @@ from torch import nn
 from weightspace.errors import ConfigError, check_choice
 from weightspace.models.transformer import AutoencoderSizes, Transformer
 
-POOLINGS = ("mean", "layer", "tokens")
+POOLINGS = ("mean", "layer", "tokens", "ends")
 POSITIONS = ("learned", "sinusoidal")
 
 
@@ -25,7 +25,7 @@ class SANEConfig(AutoencoderSizes):
 
     window: int = 48
     projection: int = 30
-    pooling: str = "mean"  # how `embed` pools token latents: mean, layer or tokens
+    pooling: str = "mean"  # how `embed` pools token latents: mean, layer, tokens or ends
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
     # learned tables (SANE, 2024) index only what training saw; sinusoidal ones extend to a
@@ -201,7 +201,10 @@ class SANEAutoencoder(nn.Module):
 
         ``mean`` (SANE's): the mean latent over all tokens, (B, latent); ``layer``: the mean
         latent of each layer block, concatenated, (B, blocks * latent); ``tokens``: every
-        token's latent, (B, n * latent).
+        token's latent, (B, n * latent); ``ends`` (ours, for networks of different depths):
+        the mean and the standard deviation of the latents over the whole network, over its
+        first layer and over its last layer, (B, 6 * latent) -- lined up across architectures
+        as the cross-architecture s(W) is.
         """
         pooling = pooling or self.config.pooling
         check_choice("pooling", pooling, POOLINGS)
@@ -210,6 +213,11 @@ class SANEAutoencoder(nn.Module):
             return z.mean(1)
         if pooling == "tokens":
             return z.flatten(1)
+        if pooling == "ends":
+            layer = positions[0, :, 1]
+            parts = [z, z[:, layer == layer.min()], z[:, layer == layer.max()]]
+            spread = [p.std(1, correction=0) for p in parts]
+            return torch.cat([p.mean(1) for p in parts] + spread, 1)
         layer = positions[0, :, 1]  # the same layout for every model of the batch
         blocks = torch.zeros(
             len(z), self.config.max_positions[1], z.shape[2], dtype=z.dtype, device=z.device
