@@ -225,3 +225,8 @@ def test_ends_pooling_lines_up_first_and_last_layers_of_any_depth(zoos):
         np.testing.assert_allclose(ends[:, :latent], z.mean(1), atol=1e-5)
         np.testing.assert_allclose(ends[:, 2 * latent : 3 * latent], last.mean(1), atol=1e-5)
         np.testing.assert_allclose(ends[:, 5 * latent :], last.std(1), atol=1e-5)
+        moments = encoder.transform(zoo, rows, pooling="moments")
+        np.testing.assert_allclose(moments[:, latent : 2 * latent], z.std(1), atol=1e-5)
+        np.testing.assert_allclose(
+            moments[:, 3 * latent : 4 * latent], np.quantile(z, 0.5, axis=1), atol=1e-5
+        )

@@ -20,7 +20,7 @@ from weightspace.errors import DeviceError
 _PENDING = "_weightspace_pending"
 # SANE's poolings of token latents (`weightspace.models.sane.POOLINGS`, which imports torch;
 # a test keeps the two equal)
-POOLINGS = ("mean", "layer", "tokens", "ends")
+POOLINGS = ("mean", "layer", "tokens", "ends", "moments")
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -15,7 +15,8 @@ from torch import nn
 from weightspace.errors import ConfigError, check_choice
 from weightspace.models.transformer import AutoencoderSizes, Transformer
 
-POOLINGS = ("mean", "layer", "tokens", "ends")
+POOLINGS = ("mean", "layer", "tokens", "ends", "moments")
+MOMENT_QUANTILES = (0.1, 0.5, 0.9)
 POSITIONS = ("learned", "sinusoidal")
 
 
@@ -25,7 +26,7 @@ class SANEConfig(AutoencoderSizes):
 
     window: int = 48
     projection: int = 30
-    pooling: str = "mean"  # how `embed` pools token latents: mean, layer, tokens or ends
+    pooling: str = "mean"  # how `embed` pools token latents: one of POOLINGS
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
     # learned tables (SANE, 2024) index only what training saw; sinusoidal ones extend to a
@@ -204,7 +205,8 @@ class SANEAutoencoder(nn.Module):
         token's latent, (B, n * latent); ``ends`` (ours, for networks of different depths):
         the mean and the standard deviation of the latents over the whole network, over its
         first layer and over its last layer, (B, 6 * latent) -- lined up across architectures
-        as the cross-architecture s(W) is.
+        as the cross-architecture s(W) is; ``moments`` (ours): the mean, standard deviation and
+        10/50/90 % quantiles of each latent dimension over all tokens, (B, 5 * latent).
         """
         pooling = pooling or self.config.pooling
         check_choice("pooling", pooling, POOLINGS)
@@ -213,6 +215,10 @@ class SANEAutoencoder(nn.Module):
             return z.mean(1)
         if pooling == "tokens":
             return z.flatten(1)
+        if pooling == "moments":
+            q = torch.tensor(MOMENT_QUANTILES, dtype=z.dtype, device=z.device)
+            quantiles = torch.quantile(z, q, dim=1)  # (3, B, latent)
+            return torch.cat([z.mean(1), z.std(1, correction=0), *quantiles], 1)
         if pooling == "ends":
             layer = positions[0, :, 1]
             parts = [z, z[:, layer == layer.min()], z[:, layer == layer.max()]]
