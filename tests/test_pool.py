@@ -140,8 +140,15 @@ def test_a_network_larger_than_any_in_training_embeds_and_decodes(zoos, tmp_path
         np.testing.assert_allclose(back.transform(zoo), encoder.transform(zoo), atol=1e-6)
 
 
+def test_a_pool_defaults_to_positions_that_extend(zoos):
+    encoder = SANE(config=replace(SANE_PRESETS["tiny"], token_size=16), train=FIT)
+    encoder.fit([zoos["cnn"], zoos["mlp"]])
+    assert encoder.model_config_.positions == "sinusoidal"
+    assert encoder.transform(zoos["big"]).shape[0] == len(zoos["big"])
+
+
 def test_learned_position_tables_refuse_a_larger_network(zoos):
-    config = replace(SANE_PRESETS["tiny"], token_size=16)  # learned tables, sized to training
+    config = replace(SANE_PRESETS["tiny"], token_size=16, positions="learned")
     encoder = SANE(config=config, train=FIT).fit([zoos["cnn"], zoos["mlp"]])
     encoder.transform(zoos["mlp"])  # seen: fine
     with pytest.raises(ConfigError, match="sinusoidal"):
@@ -173,7 +180,8 @@ def test_zoo_normalization_standardizes_each_zoo_with_its_own_statistics(zoos):
 def test_a_one_zoo_encoder_saved_before_pooling_loads_with_the_same_embeddings():
     saved = DATA / "sane-one-zoo"
     encoder = load_encoder(saved / "encoder")
-    assert encoder.model_config_.positions == "learned"
+    assert encoder.model_config_.positions == "auto"  # one zoo: learned tables, as published
+    assert "positions" not in encoder.model_config_.to_dict()  # its runs still resume
     expected = np.load(saved / "embeddings.npy")
     np.testing.assert_allclose(encoder.transform(saved / "zoo"), expected, atol=1e-6)
 

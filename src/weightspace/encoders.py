@@ -415,6 +415,8 @@ class SANE(HyperRepresentation):
             _check_fit_split(member.split)
         positions = torch.cat([t.positions for t in pool.tokenizers])
         config = config.for_tokens(pool.max_tokens, pool.token_size, positions)
+        if config.positions == "auto":  # a pool should index networks larger than its own
+            config = replace(config, positions="sinusoidal")
         identity = {
             "zoo_sha256": [m.zoo.content_sha256 for m in pool.members],
             "model_kind": self.kind,
@@ -455,7 +457,7 @@ class SANE(HyperRepresentation):
     def _check_positions(self, tokenizer: LayerTokenizer, what: object) -> None:
         """Learned position tables index only as far as training went: refuse a larger zoo."""
         c = self.model_config_
-        if c.positions != "learned":
+        if c.positions == "sinusoidal":
             return
         top = tokenizer.positions.max(0).values + 1
         if any(int(t) > m for t, m in zip(top, c.max_positions, strict=True)):

@@ -17,7 +17,7 @@ from weightspace.models.transformer import AutoencoderSizes, Transformer
 
 POOLINGS = ("mean", "layer", "tokens", "ends", "moments")
 MOMENT_QUANTILES = (0.1, 0.5, 0.9)
-POSITIONS = ("learned", "sinusoidal")
+POSITIONS = ("auto", "learned", "sinusoidal")
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,9 @@ class SANEConfig(AutoencoderSizes):
     token_size: int = 0
     max_positions: tuple[int, int, int] = (0, 0, 0)  # (tokens, layers, channels)
     # learned tables (SANE, 2024) index only what training saw; sinusoidal ones extend to a
-    # network of any length, depth and width (what an encoder across architectures needs)
-    positions: str = "learned"
+    # network of any length, depth and width (what an encoder across architectures needs).
+    # auto: learned for one zoo (as published), sinusoidal for a fit on several zoos
+    positions: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -43,6 +44,12 @@ class SANEConfig(AutoencoderSizes):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "an integer >= 1", getattr(self, name))
         object.__setattr__(self, "max_positions", tuple(int(v) for v in self.max_positions))
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if out["positions"] == "auto":  # as configs saved before the setting existed read
+            del out["positions"]
+        return out
 
     def for_tokens(self, num_tokens: int, token_size: int, positions: torch.Tensor) -> SANEConfig:
         """This config sized to a tokenizer: token size, position ranges, window <= sequence."""
