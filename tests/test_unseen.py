@@ -64,10 +64,19 @@ def test_prompts_change_the_samples_and_random_latents_need_none(encoder, pool_z
 
 def test_rounds_give_one_curve_per_seed_for_each_kind(encoder, pool_zoos):
     result = unseen_rounds(encoder, pool_zoos["big"], SMALL, seeds=range(2), epochs=1)
-    assert set(result.curves) == {"sampled", "random", "prompts"}
+    assert set(result.curves) == {"sampled", "random", "random, best by val", "prompts"}
     assert all(v.shape == (2, 2) for v in result.curves.values())
     # the prompt models are trained networks: above random initialization zero-shot
     assert (result.curves["prompts"][:, 0] > result.curves["random"][:, 0]).all()
+    # selecting random inits by validation accuracy never lowers their mean validation score
+    splits = load_dataset(pool_zoos["big"].dataset)
+    from weightspace.generate.networks import random_networks
+    from weightspace.generate.unseen import best_random
+
+    every = random_networks(pool_zoos["big"].arch(0), SMALL.candidates, seed=5)
+    best = best_random(pool_zoos["big"], SMALL, splits, 5)
+    mean = [np.mean([accuracy(n, splits.val_x, splits.val_y) for n in g]) for g in (every, best)]
+    assert mean[1] >= mean[0]
     estimate = result.estimate("sampled", "random", 1)
     assert estimate.units == 2 and not estimate.has_interval  # 2 seeds: a count, no interval
 

@@ -15,8 +15,9 @@ The procedure, step by step:
    anchors of the next round (SANE's bootstrapping).
 
 `unseen_rounds` repeats the procedure over independent seeds (each draws its own prompt
-models) and scores the kept samples, random initializations and the prompt models zero-shot and
-after fine-tuning: a seed is the independent unit of every interval.
+models) and scores the kept samples, random initializations (plain, as published, and the best
+of as many by validation accuracy: the samples' own selection) and the prompt models zero-shot
+and after fine-tuning: a seed is the independent unit of every interval.
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ def sample_architecture(
     return [nets[i] for i in best], val[best]
 
 
+def best_random(zoo: Zoo, config: UnseenConfig, splits: Splits, seed: int) -> list:
+    """The ``keep`` best of ``candidates`` random initializations by validation accuracy."""
+    nets = random_networks(zoo.arch(0), config.candidates, seed=seed)
+    val = np.array([accuracy(net, splits.val_x, splits.val_y) for net in nets])
+    return [nets[i] for i in np.argsort(-val, kind="stable")[: config.keep]]
+
+
 @dataclass
 class UnseenResult:
     """Per seed (the independent unit): mean test accuracy of each kind of network after
@@ -124,18 +132,20 @@ def unseen_rounds(
     """Sampled (best ``keep``), random-init and prompt networks of ``zoo``'s architecture,
     fine-tuned for ``epochs`` on the zoo's dataset, once per seed."""
     splits = load_dataset(zoo.dataset)
-    curves: dict[str, list[np.ndarray]] = {"sampled": [], "random": [], "prompts": []}
+    curves: dict[str, list[np.ndarray]] = {}
     for seed in seeds:
         rows = prompt_rows(zoo, encoder, config.prompts, seed) if config.prompts else None
         sampled, _ = sample_architecture(encoder, zoo, config, splits, seed, rows)
         nets = {
             "sampled": sampled,
             "random": random_networks(zoo.arch(0), config.keep, seed=1000 + seed),
+            # the same selection as the samples get: a baseline that is not handicapped
+            "random, best by val": best_random(zoo, config, splits, 2000 + seed),
         }
         if rows is not None:
             nets["prompts"] = load_networks(
                 zoo.arch(0), zoo, zoo.flat(rows), splits, config.condition_steps
             )
         for kind, group in nets.items():
-            curves[kind].append(finetune_curves(group, splits, epochs).mean(0))
+            curves.setdefault(kind, []).append(finetune_curves(group, splits, epochs).mean(0))
     return UnseenResult(zoo.name, {k: np.stack(v) for k, v in curves.items() if v})
