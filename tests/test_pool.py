@@ -33,7 +33,7 @@ def sinusoidal(**changes) -> SANE:
 
 
 def test_pooled_batches_mix_zoos_and_keep_each_models_layout(zoos):
-    pool = TokenPool([zoos["cnn"], zoos["mlp"]], token_size=16)
+    pool = TokenPool([zoos["cnn"], zoos["mlp"]], token_size=16, normalization="batch")
     train = pool.tokens("train")
     sizes = [t.num_tokens for t in pool.tokenizers]
     assert sizes[0] != sizes[1] and train.tokens.shape[1] == max(sizes)
@@ -197,11 +197,15 @@ def _permuted(zoo, rows, seed=0):  # noqa: ANN001, ANN202
 
 
 def test_canonical_embeddings_are_unchanged_by_a_weight_permutation(zoos):
+    # the per-batch normalization needs no statistics: embed_weights reads any network
+    batch = replace(FIT, pool_normalization="batch")
     canonical = SANE(
         config=replace(SANE_PRESETS["tiny"], positions="sinusoidal", token_size=16),
-        train=replace(FIT, canonical=True),
+        train=replace(batch, canonical=True),
     ).fit([zoos["cnn"], zoos["mlp"]])
-    plain = sinusoidal(token_size=16).fit([zoos["cnn"], zoos["mlp"]])
+    plain = SANE(
+        config=replace(SANE_PRESETS["tiny"], positions="sinusoidal", token_size=16), train=batch
+    ).fit([zoos["cnn"], zoos["mlp"]])
     for zoo in zoos.values():  # every architecture, also the one never seen
         spec, flat, moved = _permuted(zoo, np.arange(4))
         assert not torch.equal(flat, moved)
@@ -238,3 +242,14 @@ def test_ends_pooling_lines_up_first_and_last_layers_of_any_depth(zoos):
         np.testing.assert_allclose(
             moments[:, 3 * latent : 4 * latent], np.quantile(z, 0.5, axis=1), atol=1e-5
         )
+
+
+def test_zoo_normalized_encoders_refuse_bare_weights_of_a_new_architecture(zoos):
+    encoder = sinusoidal(token_size=16).fit([zoos["cnn"], zoos["mlp"]])  # zoo: the default
+    spec, flat, _ = _permuted(zoos["big"], np.arange(2))
+    with pytest.raises(ConfigError, match="Embed a zoo of it"):
+        encoder.embed_weights(flat, spec)
+    spec, flat, _ = _permuted(zoos["mlp"], np.arange(2))  # a member: its own statistics
+    np.testing.assert_allclose(
+        encoder.embed_weights(flat, spec), encoder.transform(zoos["mlp"], np.arange(2)), atol=1e-6
+    )

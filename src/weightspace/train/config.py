@@ -82,10 +82,11 @@ class TrainConfig:
         ),
     )
     pool_normalization: str = field(
-        default="batch",
+        default="zoo",
         metadata=_help(
-            "a fit on several zoos: batch (raw weights, reconstruction loss normalized per "
-            "batch; MultiZoo-SANE) or zoo (each zoo standardized per layer)"
+            "a fit on several zoos: zoo (each zoo standardized per layer on its training "
+            "split) or batch (raw weights, reconstruction loss normalized per batch; "
+            "MultiZoo-SANE)"
         ),
     )
     canonical: bool = field(
@@ -154,7 +155,7 @@ def _field_types() -> dict:
 
 
 # settings added after runs were saved: their default
-_ADDED_LATER = {"layer_normalization": True, "pool_normalization": "batch", "canonical": False}
+_ADDED_LATER = {"layer_normalization": True, "pool_normalization": "zoo", "canonical": False}
 
 
 def fingerprint(config: TrainConfig, world: int, identity: dict | None = None) -> dict:

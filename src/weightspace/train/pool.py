@@ -7,12 +7,17 @@ drawn at random mixes zoos, architectures and sizes.
 
 Weight normalization across architectures (``normalization``):
 
-- ``"batch"`` (MultiZoo-SANE, the default): raw weights go in; the reconstruction loss is
-  normalized per batch over its non-padding values (their mean and standard deviation,
-  eps 1e-4). Defined for any network, including one never seen.
-- ``"zoo"``: each zoo's weights standardized per layer with its own training statistics (the
-  2022 layer normalization, per zoo), and a plain masked MSE. For a zoo never seen in training,
-  the statistics are fitted on its own training split (weights only, no labels).
+- ``"zoo"`` (the default): each zoo's weights standardized per layer with its own training
+  statistics (the 2022 layer normalization, per zoo), and a plain masked MSE. For a zoo never
+  seen in training, the statistics are fitted on its own training split (weights only, no
+  labels).
+- ``"batch"`` (MultiZoo-SANE's): raw weights go in; the reconstruction loss is normalized per
+  batch over its non-padding values (their mean and standard deviation, eps 1e-4). Defined
+  for any single network, including one never seen, with no statistics at all.
+
+Measured on a 7-architecture pilot park (5 seen, 2 held out; SANE small, 10 epochs, lr 1e-3,
+test-accuracy R² of the mean-pooled embedding): zoo 0.558 seen / 0.308 held out, batch
+0.564 / -0.572, so ``zoo`` is the default.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ class TokenPool:
         zoos: Sequence[Zoo],
         splits: SplitConfig | Split = DEFAULT,
         token_size: int = POOL_TOKEN_SIZE,
-        normalization: str = "batch",
+        normalization: str = "zoo",
         epochs: Sequence[int] | None = None,
         canonical: bool = False,
     ) -> None:
