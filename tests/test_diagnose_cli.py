@@ -222,3 +222,34 @@ def test_paper_table_runs_every_case(tmp_path, capsys):
     assert main(["diagnose", "evaluate", "--help"]) == 0
     text = "".join(capsys.readouterr().out.split())  # argparse may wrap at a hyphen
     assert all(name in text for name in CASES)  # the help names every case
+
+
+def test_outputs_never_replace_an_input_or_a_file_without_overwrite(tmp_path, capsys):
+    path = tmp_path / "clean.csv"
+    _published_csv(path)
+    before = path.read_bytes()
+    assert main(["diagnose", "fit", "--train", str(path), "--out", str(path), "--overwrite"]) == 2
+    assert path.read_bytes() == before  # not even with --overwrite: it is the input
+    out = tmp_path / "r.json"
+    out.write_text("mine")
+    args = ["diagnose", "evaluate", "--train", str(path), "--test", str(path), "--seeds", "42"]
+    assert main([*args, "--json", str(out)]) == 2 and out.read_text() == "mine"
+    assert "--json" in capsys.readouterr().err
+    assert main([*args, "--json", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())
+
+
+def test_a_tree_file_with_a_nan_threshold_is_refused(tmp_path):
+    from weightspace.diagnose.tree import MDTree
+    from weightspace.errors import FileFormatError
+
+    path = tmp_path / "clean.csv"
+    _published_csv(path)
+    fitted = tmp_path / "tree.json"
+    assert main(["diagnose", "fit", "--train", str(path), "--out", str(fitted)]) == 0
+    raw = json.loads(fitted.read_text())
+    assert MDTree.load(fitted).thresholds_.size == len(raw["thresholds"])  # positive control
+    raw["thresholds"][0] = float("nan")
+    fitted.write_text(json.dumps(raw))
+    with pytest.raises(FileFormatError, match="finite"):
+        MDTree.load(fitted)

@@ -259,3 +259,21 @@ def test_grid_dbgnn_predicts_one_value_in_0_1_per_node():
     out = model(pyg.Batch.from_data_list(grids))
     assert out.shape == (13,) and ((out > 0) & (out < 1)).all()
     torch.testing.assert_close(out[:5], model(grids[0]))  # batching does not mix grids
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"train_graphs": 0}, "train_graphs"),
+        ({"lr": 0.0}, "lr"),
+        ({"steps": 0}, "steps"),
+        ({"classes": 1}, "classes"),
+    ],  # fmt: skip
+)
+def test_long_range_settings_without_a_meaning_are_refused(changes, field):
+    from weightspace.graphs.config import LongRangeConfig
+
+    LongRangeConfig(epochs=1, train_graphs=1, lr=1e-3, steps=1)  # the smallest run is allowed
+    with pytest.raises(ConfigError, match=field):
+        LongRangeConfig(**changes)

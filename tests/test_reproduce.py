@@ -126,3 +126,23 @@ def test_quick_sane_2024_and_behaviour_2025_end_to_end(tmp_path, capsys):
     row = next(line for line in text.splitlines() if "agreement with originals, SANE + b" in line)
     low = float(row.split("[")[1].split(",")[0])
     assert low > 0.1, row
+
+
+def test_a_users_reproduction_md_is_never_replaced_but_our_own_is(tmp_path, capsys):
+    register("fake-2099", "Nobody 2099", "a claim", f"{__name__}:fake_finding")
+    try:
+        mine = tmp_path / "mine"
+        mine.mkdir()
+        (mine / "reproduction.md").write_text("my notes")
+        argv = ["reproduce", "fake-2099", "--quick", "--quiet", "--out", str(mine)]
+        assert main(argv) == 2
+        assert "--overwrite" in capsys.readouterr().err
+        assert (mine / "reproduction.md").read_text() == "my notes"
+        assert not (mine / "ran.txt").exists()  # refused before the work
+        ours = tmp_path / "ours"
+        argv = ["reproduce", "fake-2099", "--quick", "--quiet", "--out", str(ours)]
+        assert main(argv) == 0 and main(argv) == 0  # a rerun replaces its own report
+        assert main([*argv[:-1], str(mine), "--overwrite"]) == 0
+        assert "| answer | 42 |" in (mine / "reproduction.md").read_text()
+    finally:
+        REGISTRY.pop("fake-2099")

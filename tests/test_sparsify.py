@@ -346,3 +346,17 @@ def test_an_imported_zoo_with_a_task_is_sparsified_with_the_settings_it_lacks(tm
     np.testing.assert_allclose(twin.column("sparsity"), 0.5, atol=0.01)
     assert set(twin.column("lr")) == {1e-3} and set(twin.column("optimizer")) == {"adam"}
     assert np.isfinite(twin.column("test_acc")).all()
+
+
+def test_a_users_folder_named_like_the_work_folder_is_left_alone(zoo, tmp_path):
+    from weightspace.sparsify.run import WORK_SUFFIX
+
+    work = tmp_path / ("twin" + WORK_SUFFIX)
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="--out"):
+        sparsify_zoo(zoo, tmp_path / "twin", SparsifyConfig(models=1))
+    assert (work / "notes.txt").read_text() == "mine" and not (tmp_path / "twin").exists()
+    (work / "notes.txt").unlink()  # positive control: an empty work folder is taken as ours
+    assert len(sparsify_zoo(zoo, tmp_path / "twin", SparsifyConfig(models=1))) > 0
+    assert not work.exists()

@@ -21,9 +21,10 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -104,13 +105,13 @@ def coerce(field: str, tp: Any, value: Any) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(field, "an integer", value)
+        if value < 0 and _is_seed(field):  # numpy's generators refuse negative seeds
+            raise ConfigError(field, "a seed >= 0", value, "Pick a seed of 0 or more")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(field, "a number", value)
-        if math.isnan(value):
-            raise ConfigError(field, "a number, not NaN", value)
-        return float(value)
+        return finite(field, value)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(field, "a string", value)
@@ -122,6 +123,33 @@ def coerce(field: str, tp: Any, value: Any) -> Any:
             raise ConfigError(field, f"a table of {tp.__name__} settings", value)
         return from_mapping(tp, value, where=field)
     return value  # a type with its own parser (e.g. a zoo Factor): its class validates it
+
+
+def finite(field: str, value: float) -> float:
+    """``value`` as a float, or a `ConfigError` naming ``field`` if it is NaN or infinite: no
+    setting of the package has a meaning for them (an infinite learning rate, share or scale
+    silently ruins a run; an infinite count fails deep inside)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(field, "a finite number", value, "Give a number such as 0.5 or 1e-3")
+    return number
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type`` for a float flag that must be finite: ``nan``, ``inf`` and
+    ``-inf`` are a usage error naming the flag (argparse adds the flag to the message)."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return number
+
+
+def _is_seed(field: str) -> bool:
+    """A field holding a random seed: ``seed``, ``*_seed`` or an entry of a ``seeds`` list."""
+    return re.fullmatch(r"(.*_)?seed|(.*_)?seeds\[\d+\]", field) is not None
 
 
 def _name(tp: Any) -> str:
@@ -211,6 +239,9 @@ def add_config_arguments(
         )
 
 
+_FLAG_TYPES: dict[type, Callable[[str], Any]] = {float: finite_float}
+
+
 def _flag_kwargs(tp: Any) -> dict[str, Any] | None:
     inner, optional = _optional(tp)
     origin = get_origin(inner)
@@ -219,7 +250,7 @@ def _flag_kwargs(tp: Any) -> dict[str, Any] | None:
     if inner is bool:
         return {"action": argparse.BooleanOptionalAction}
     if inner in (int, float, str):
-        return {"type": inner, "metavar": inner.__name__.upper()}
+        return {"type": _FLAG_TYPES.get(inner, inner), "metavar": inner.__name__.upper()}
     if origin is tuple:
         args = get_args(inner)
         item = args[0]
@@ -227,7 +258,8 @@ def _flag_kwargs(tp: Any) -> dict[str, Any] | None:
             return {"nargs": "+", "choices": get_args(item)}
         if item in (int, float, str):
             nargs: Any = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
-            return {"nargs": nargs, "type": item, "metavar": item.__name__.upper()}
+            kind = _FLAG_TYPES.get(item, item)
+            return {"nargs": nargs, "type": kind, "metavar": item.__name__.upper()}
     return None
 
 
@@ -257,7 +289,14 @@ def config_from_args(
     raw.update({k: list(v) if isinstance(v, list) else v for k, v in given.items()})
     raw.update(fixed)
     where = f"--config [{section}]" if section else "config"
-    return from_mapping(cls, raw, where=where)
+    try:
+        return from_mapping(cls, raw, where=where)
+    except ConfigError as err:  # a value typed on the command line: name its flag
+        name = err.field.partition("[")[0]
+        if name in given and name not in fixed:
+            err.field = _flag(err.field)
+            err.args = (_flag(name) + str(err)[len(name) :],)
+        raise
 
 
 def sections_from_args(args: argparse.Namespace, sections: Mapping[str, type]) -> dict[str, Any]:

@@ -30,10 +30,9 @@ def _metrics(args: argparse.Namespace) -> None:
 def _fit(args: argparse.Namespace) -> None:
     from weightspace.diagnose import read_metrics
     from weightspace.diagnose.protocols import EvaluateConfig, md_tree, usable
-    from weightspace.errors import ConfigError
+    from weightspace.zoo.storage import check_output_file
 
-    if Path(args.out).exists() and not args.overwrite:
-        raise ConfigError("--out", "a file that does not exist yet", args.out, "Pass --overwrite")
+    check_output_file(args.out, "--out", args.overwrite, (args.train,))  # never its own input
     config = EvaluateConfig(
         question=args.question, search=args.search, bounds=args.bounds, passes=args.passes
     )
@@ -53,6 +52,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     base = case_config(args.case) if args.case else None  # flags override the case's settings
     config = config_from_args(EvaluateConfig, args, base=base)
+    if args.json:  # before the work: an existing file or one of the inputs is never replaced
+        from weightspace.zoo.storage import check_output_file
+
+        check_output_file(args.json, "--json", args.overwrite, (args.train, args.test))
     train, test = read_metrics(args.train), read_metrics(args.test)
     if args.paper_table:
         results = paper_table(train, test, config)
@@ -132,6 +135,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--train", required=True, help="table to fit on (.parquet or .csv)")
     ev.add_argument("--test", required=True, help="table to score on (.parquet or .csv)")
     ev.add_argument("--json", help="also write the results here")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     ev.add_argument(
         "--case",
         metavar="NAME",

@@ -26,6 +26,14 @@ def _reproduce(args: argparse.Namespace) -> None:
     out = Path(args.out or f"runs/reproduce/{args.name}{'-quick' if args.quick else ''}")
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", "a directory", str(out))
+    report = out / "reproduction.md"
+    if report.exists() and not (args.overwrite or _written_by_us(report)):
+        raise ConfigError(
+            "--out",
+            "a directory without a reproduction.md of someone else's",
+            str(report),
+            "Choose another --out, or pass --overwrite to replace it",
+        )
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     start = time.perf_counter()
@@ -38,6 +46,14 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(text)
 
 
+def _written_by_us(report: Path) -> bool:
+    """Whether ``report`` is one this command wrote (a rerun into its own folder replaces it):
+    it starts with the heading `markdown` writes."""
+    with report.open("rb") as handle:
+        head = handle.read(4096).decode("utf-8", "replace")
+    return "\ncommand: weightspace reproduce " in head
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "reproduce", help="run one published finding end to end, the paper's numbers beside ours"
@@ -47,4 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="a small run (about a minute)")
     parser.add_argument("--out", help="run directory (default runs/reproduce/NAME; reused)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a reproduction.md not written here"
+    )
     parser.set_defaults(run=_reproduce)

@@ -150,6 +150,10 @@ class MDTree:
             low, high = t.low, t.high
             if self.bounds == "data":
                 column = features[np.isfinite(features[:, i]), i]
+                if column.size == 0:
+                    raise ConfigError(
+                        "metrics table", f"finite values of {t.feature!r} (--bounds data)", 0
+                    )
                 low, high = float(column.min()), float(column.max())
 
             def loss(value: float, i: int = i) -> float:
@@ -224,6 +228,10 @@ class MDTree:
         thresholds = np.asarray(raw.get("thresholds", []), dtype=float)
         if len(thresholds) != len(tree.shape.thresholds):
             raise FileFormatError(path, f"expected {len(tree.shape.thresholds)} thresholds")
+        if not np.isfinite(thresholds).all():  # a NaN threshold sends every row one way
+            raise FileFormatError(
+                path, "its thresholds must be finite numbers", "Refit it with `diagnose fit`"
+            )
         tree.thresholds_ = thresholds
         return tree
 

@@ -52,3 +52,8 @@ class LongRangeConfig:
             raise ConfigError("classes", "an integer >= 2", self.classes)
         if self.distractors < 0:
             raise ConfigError("distractors", "a non-negative share", self.distractors)
+        for name in ("train_graphs", "test_graphs", "hidden", "layers", "steps", "epochs"):
+            if getattr(self, name) < 1:  # no graphs to train or score on: nothing to report
+                raise ConfigError(name, "an integer >= 1", getattr(self, name))
+        if not self.lr > 0:
+            raise ConfigError("lr", "a learning rate > 0", self.lr)

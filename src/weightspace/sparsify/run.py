@@ -194,6 +194,14 @@ def _prepare_work(work: Path, out: Path, config: SparsifyConfig, original: Zoo) 
         "config": config.to_dict(),
         "original": content_hash(original),
     }
+    foreign = work.exists() and (not work.is_dir() or not _ours(work))
+    if foreign:  # never resume into, nor delete at the end, a folder of the user's
+        raise ConfigError(
+            "--out",
+            f"no {work.name} beside it other than an interrupted `zoo sparsify` run",
+            str(work),
+            f"Move {work} away or choose another --out",
+        )
     if (work / PROGRESS).exists():
         if read_json(work / PROGRESS, "progress file") != stamp:
             raise ConfigError(
@@ -205,6 +213,14 @@ def _prepare_work(work: Path, out: Path, config: SparsifyConfig, original: Zoo) 
         return
     (work / SHARDS).mkdir(parents=True, exist_ok=True)
     atomic_write_json(work / PROGRESS, stamp)
+
+
+def _ours(work: Path) -> bool:
+    """Whether the work folder is one `sparsify_zoo` made: it holds the progress stamp, or
+    (a run stopped between the two first writes) nothing but an empty shard folder."""
+    if (work / PROGRESS).is_file():
+        return True
+    return all(p.name == SHARDS and p.is_dir() and not any(p.iterdir()) for p in work.iterdir())
 
 
 def _checkpoints(work: Path, count: int, keys: list[str]) -> Iterator[Checkpoint]:
@@ -230,7 +246,9 @@ def sparsify_zoo(
     config = SparsifyConfig() if config is None else config
     original = zoo if isinstance(zoo, Zoo) else open_zoo(zoo)
     splits, batch_size = zoo_task(original, config)
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # `.` and `..` have no name to put the work folder beside
+    if not out.name:
+        raise ConfigError("--out", "a directory with a name (not /)", str(out))
     work = out.with_name(out.name + WORK_SUFFIX)
     rows = source_rows(original, config)  # bad settings fail before anything is written
     _prepare_work(work, out, config, original)
