@@ -15,16 +15,59 @@ def _zoo_create(args: argparse.Namespace) -> None:
 
     if (args.preset is None) == (args.config is None):
         raise WeightspaceError("zoo create: give exactly one of --preset NAME or --config FILE")
-    config = preset(args.preset) if args.preset else ZooConfig.from_file(args.config)
     # flags of ZooConfig's plain fields override the preset or file (factors: in the file)
     flags = {f.name for f in fields(ZooConfig)} & set(vars(args))
-    config = replace(config, **{k: getattr(args, k) for k in flags})
+    overrides = {k: getattr(args, k) for k in flags}
+    from weightspace.zoo.presets import PARK_PRESETS
+
+    if args.preset in PARK_PRESETS:
+        _park_create(args, PARK_PRESETS[args.preset], overrides)
+        return
+    config = preset(args.preset) if args.preset else ZooConfig.from_file(args.config)
+    config = replace(config, **overrides)
     if args.data_root is not None:
         config = replace(config, dataset=replace(config.dataset, root=args.data_root))
     zoo = create_zoo(
         config, args.out, backend=args.backend, device=args.device, progress=not args.quiet
     )
     print(f"wrote {zoo.num_models} models, {len(zoo)} checkpoints to {args.out}")
+
+
+def _park_create(args: argparse.Namespace, park, overrides: dict) -> None:
+    """`zoo create --preset <park>`: the flags change the shared base config of its zoos."""
+    from weightspace.errors import ConfigError
+    from weightspace.zoo.park import ARCH_KEYS, create_park
+
+    per_member = sorted(set(overrides) & {*ARCH_KEYS, "name"})
+    if per_member:
+        raise ConfigError(
+            f"--{per_member[0].replace('_', '-')}",
+            "no architecture flag for a park (each member names its own)",
+            overrides[per_member[0]],
+            "Drop the flag, or write a park config in Python (weightspace.zoo.park.ParkConfig)",
+        )
+    base = replace(park.base, **overrides)
+    if args.data_root is not None:
+        base = replace(base, dataset=replace(base.dataset, root=args.data_root))
+    park = replace(park, base=base)
+    result = create_park(
+        park, args.out, backend=args.backend, device=args.device, progress=not args.quiet
+    )
+    print(
+        f"wrote a park of {len(result.members)} architectures, {result.num_models} models "
+        f"to {args.out}"
+    )
+
+
+def describe_park(park) -> str:
+    """One line per member of a park: name, family, parameters, models (and held-out mark)."""
+    lines = [f"park {park.name}: {len(park.members)} architectures, {park.num_models} models"]
+    lines.append(f"{'member':32s} {'family':6s} {'params':>7s} {'models':>6s}")
+    for m in park.members:
+        mark = "  (suggested held out)" if m.name in park.held_out else ""
+        params = m.zoo.manifest["architecture"]["num_parameters"]
+        lines.append(f"{m.name:32s} {m.family:6s} {params:7d} {m.zoo.num_models:6d}{mark}")
+    return "\n".join(lines)
 
 
 def describe_input(task: dict) -> str:
@@ -108,7 +151,11 @@ def describe_zoo(zoo) -> str:
 
 def _zoo_info(args: argparse.Namespace) -> None:
     from weightspace.zoo import open_zoo
+    from weightspace.zoo.park import is_park, open_park
 
+    if is_park(args.dir):
+        print(describe_park(open_park(args.dir, verify=not args.no_verify)))
+        return
     print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
 
 
@@ -122,6 +169,14 @@ def _zoo_presets(args: argparse.Namespace) -> None:
         print(
             f"{name:26s} {config.architecture:13s} {config.dataset.name:14s} "
             f"{n:7d} {config.epochs:6d}"
+        )
+    from weightspace.zoo.presets import PARK_PRESETS
+
+    for name, park in sorted(PARK_PRESETS.items()):
+        kinds = f"park ({len(park.architectures)})"
+        print(
+            f"{name:26s} {kinds:13s} {park.base.dataset.name:14s} "
+            f"{park.num_models():7d} {park.base.epochs:6d}"
         )
     notes = [(name, preset_note(name)) for name in sorted(PRESETS) if preset_note(name)]
     for name, note in notes:
@@ -165,7 +220,9 @@ def _count(config) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     zoo = group(commands, "zoo", "create, import and inspect model zoos")
-    create = zoo.add_parser("create", help="train a zoo (resumes a partial directory)")
+    create = zoo.add_parser(
+        "create", help="train a zoo or a park preset (resumes a partial directory)"
+    )
     create.add_argument("--preset", help="a preset name (see `weightspace zoo presets`)")
     create.add_argument("--config", help="a .json or .toml zoo config")
     create.add_argument("--out", required=True, help="the zoo directory to write")
@@ -176,7 +233,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     # --seeds, --epochs, ... (Factors: in --config)
     config_flags(create, "weightspace.zoo.config:ZooConfig")
     create.set_defaults(run=_zoo_create)
-    info = zoo.add_parser("info", help="counts, status and accuracy per epoch of a zoo")
+    info = zoo.add_parser(
+        "info", help="counts, status and accuracy per epoch of a zoo (a park: its members)"
+    )
     info.add_argument("dir")
     info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
     info.set_defaults(run=_zoo_info)

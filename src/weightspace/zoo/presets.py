@@ -6,6 +6,8 @@ Datasets), plus small digits zoos for CPUs.
 lr x weight decay x 10 seeds (seeds 1-10, or random seeds). Batch size 10, 50 epochs.
 ``mnist5k-*``: the same recipes, and one after the Small CNN Zoo (Unterthiner et al. 2020), on
 the 5,000 embedded MNIST images, sized for a CPU; `preset_note` says how each differs.
+``digits-park`` / ``digits-park-tiny`` (`PARK_PRESETS`, `park_preset`): heterogeneous parks
+after the CNN Wild Park (Kofinas et al. 2024), one zoo per architecture (`weightspace.zoo.park`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from weightspace.errors import ConfigError
 from weightspace.zoo.config import Factor, ZooConfig
 from weightspace.zoo.datasets import DatasetConfig
+from weightspace.zoo.park import ParkConfig
 
 # dataset -> the architecture of its published zoo
 PUBLISHED = {
@@ -185,3 +188,81 @@ def preset(name: str) -> ZooConfig:
             "List them with `weightspace zoo presets`",
         )
     return PRESETS[name]
+
+
+def _cnn(hidden: tuple[int, ...], kernel: int, residual: bool = False, pool: str = "gap") -> dict:
+    return {"architecture": "park-cnn", "hidden": hidden, "kernel": kernel,
+            "residual": residual, "pool": pool}  # fmt: skip
+
+
+# drawn once by park.draw_architectures(19, 24, "park-cnn", (2, 3), (4, 8, 16)) and
+# draw_architectures(3, 24, "mlp", (1, 2)), written out so the preset never depends on a
+# generator's stream; parameters on 8x8 digits (10 classes) after each
+PARK_TRAIN = (
+    _cnn((4, 8, 8), 5, pool="max"),  # a00, 2,610
+    _cnn((8, 4, 16), 5),  # a01, 2,798
+    _cnn((8, 8, 16), 5),  # a02, 5,202
+    _cnn((4, 8), 5),  # a03, 1,002
+    _cnn((4, 4, 8), 5),  # a04, 1,406
+    _cnn((8, 16), 5, pool="max"),  # a05, 3,594
+    _cnn((16, 16, 4), 3, residual=True),  # a06, 3,110
+    _cnn((16, 8, 8), 5),  # a07, 5,322
+    _cnn((4, 8), 5, pool="max"),  # a08, 1,002
+    _cnn((16, 16), 3, pool="max"),  # a09, 2,650
+    _cnn((8, 4), 5, pool="max"),  # a10, 1,062
+    _cnn((8, 16, 4), 5, pool="max"),  # a11, 5,078
+    _cnn((16, 16, 16), 5, residual=True, pool="max"),  # a12, 13,418
+    _cnn((16, 16), 3),  # a13, 2,650
+    _cnn((16, 8), 3),  # a14, 1,410
+    _cnn((8, 16, 8), 5),  # a15, 6,722
+    _cnn((16, 8, 8), 3, residual=True, pool="max"),  # a16, 1,994
+    _cnn((4, 16, 4), 5, residual=True),  # a17, 3,374
+    _cnn((16, 8), 5),  # a18, 3,714
+    {"architecture": "mlp", "hidden": (16,)},  # a19, 1,210
+    {"architecture": "mlp", "hidden": (32, 64)},  # a20, 4,842
+    {"architecture": "mlp", "hidden": (16, 32)},  # a21, 1,914
+)
+# suggested architectures never seen in training: the only 4-stage CNN (deeper than any
+# other member), the only CNN with 32 channels (wider, and the largest), the only 3-layer MLP
+PARK_HELD_OUT = (
+    _cnn((8, 16, 16, 8), 3, residual=True),  # a22-cnn-8x16x16x8-k3-res, 4,818
+    _cnn((8, 32, 16), 5, pool="max"),  # a23-cnn-8x32x16-k5-max, 19,626
+    {"architecture": "mlp", "hidden": (32, 32, 32)},  # a24-mlp-32x32x32, 4,522
+)
+
+
+def _park_presets() -> dict[str, ParkConfig]:
+    """``digits-park``: 25 architectures (19 CNNs, 3 MLPs, 3 suggested held out) x activation
+    {tanh, relu} x lr {3e-3, 1e-3} x 5 random seeds = 500 models, 8 epochs, batch 16.
+    ``digits-park-tiny`` (tests): 4 architectures x 4 models, 2 epochs, the deepest held out."""
+    base = ZooConfig(
+        dataset=DatasetConfig("digits"),
+        activation=Factor(("tanh", "relu")),
+        lr=Factor((3e-3, 1e-3)),
+        seeds=5,
+        random_seeds=True,  # models are independent units, as in the Hyp-10-rand zoos
+        epochs=8,
+        batch_size=16,
+    )
+    archs = PARK_TRAIN + PARK_HELD_OUT
+    park = ParkConfig("digits-park", base, archs, held_out=())
+    held = tuple(park.member_names()[len(PARK_TRAIN) :])
+    tiny_base = base.with_changes(activation="tanh", lr=3e-3, seeds=4, epochs=2, batch_size=32)
+    tiny_archs = (PARK_TRAIN[3], PARK_TRAIN[6], PARK_TRAIN[19], PARK_HELD_OUT[0])
+    tiny = ParkConfig("digits-park-tiny", tiny_base, tiny_archs)
+    # its 4-stage CNN is deeper than the other three: the quick reproduction's unseen one
+    tiny_held = tuple(tiny.member_names()[-1:])
+    return {
+        "digits-park": ParkConfig("digits-park", base, archs, held_out=held),
+        "digits-park-tiny": ParkConfig("digits-park-tiny", tiny_base, tiny_archs, tiny_held),
+    }
+
+
+PARK_PRESETS: dict[str, ParkConfig] = _park_presets()
+
+
+def park_preset(name: str) -> ParkConfig:
+    """The park config of a named park preset (see `PARK_PRESETS`)."""
+    if name not in PARK_PRESETS:
+        raise ConfigError("--preset", f"one of {', '.join(sorted(PARK_PRESETS))}", name)
+    return PARK_PRESETS[name]
