@@ -640,6 +640,17 @@ cli(
     setup=write("src/metadata.csv", "file,model_id,epoch\n../../etc/passwd,0,0\n"),
 )
 
+cli("import-list-entries-word", "--list-entries", IMPORT, "{s}/src --out {s}/z --list-entries rows",
+    setup=source())  # fmt: skip
+cli(
+    "import-module-path-missing",
+    "--module-path",
+    IMPORT,
+    "{s}/src --out {s}/z --dataset digits --module m:Net --module-path {s}/nomods",
+    setup=source(),
+)
+cli("attach-module-not-found", "--module", "zoo attach {zoo} --module nosuchmod_x:Net")
+
 
 # -- 8b. every command's --config file: a misspelt key is refused, at the top and in a section --
 CONFIG_COMMANDS = {

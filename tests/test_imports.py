@@ -18,7 +18,7 @@ from weightspace.cli import describe_zoo, main
 from weightspace.errors import FileFormatError, WeightspaceError
 from weightspace.tokens.dataset import split_rows, zoo_spec
 from weightspace.zoo import ArchConfig, build_model, open_zoo
-from weightspace.zoo.imports import import_modules, import_zoo, load_state_dict
+from weightspace.zoo.imports import ImportOptions, import_modules, import_zoo, load_state_dict
 
 CNN = ArchConfig("cnn-s", input_shape=(1, 8, 8), activation="relu")
 
@@ -106,6 +106,11 @@ def test_modelzoos_import_maps_architecture_metrics_and_factors(tmp_path):
     assert zoo.column("lr").tolist() == [1e-3, 1e-3, 1e-4, 1e-4]
     assert same_outputs(zoo, 1, nets[2]) and same_outputs(zoo, 2, old[1])
     assert "ggap" in zoo.table.column_names
+    assert zoo.column("file").tolist()[:3] == [
+        "NN_tune_trainable_a/checkpoint_000001",
+        "NN_tune_trainable_a/checkpoint_000002",
+        "NN_tune_trainable_b/checkpoint_1",
+    ]  # each row's source, relative to the imported folder
 
 
 def test_a_planted_pickle_is_refused_and_never_runs(tmp_path):
@@ -262,7 +267,53 @@ def test_folder_import_keeps_every_row_and_says_what_is_wrong(tmp_path):
     assert "refused" in problems[4] and "refused" in problems[5]
     assert "file missing" in problems[6]
     assert same_outputs(zoo, 0, good)
+    assert zoo.column("file").tolist() == [f for f in files if f != "d.pt"]  # the sources
     assert torch.equal(zoo.state_dict(2)["features.4.weight"].isnan().sum(), torch.tensor(1))
+
+
+def _list_folder(root, metadata: str):  # noqa: ANN001, ANN202
+    """A folder with an ensemble file (a list of 3 state dicts, one wrapped the Lightning way)
+    and a plain file; returns the networks in file and entry order."""
+    root.mkdir()
+    nets = [network(10 + i) for i in range(4)]
+    ensemble = [nets[0].state_dict(), {"state_dict": nets[1].state_dict()}, nets[2].state_dict()]
+    torch.save(ensemble, root / "ensemble.pt")
+    (root / "sub").mkdir()
+    torch.save(nets[3].state_dict(), root / "sub" / "one.pt")
+    (root / "metadata.csv").write_text(metadata)
+    return nets
+
+
+def test_list_wrapped_state_dicts_become_one_model_each(tmp_path):
+    src = tmp_path / "src"
+    meta = "file,test_acc,activation\nensemble.pt,0.5,relu\nsub/one.pt,0.7,relu\n"
+    nets = _list_folder(src, meta)
+    zoo = import_zoo("folder", src, tmp_path / "z")
+    assert zoo.column("model_id").tolist() == [0, 1, 2, 3] and zoo.num_models == 4
+    assert zoo.column("file").tolist() == ["ensemble.pt"] * 3 + ["sub/one.pt"]
+    assert zoo.column("entry")[:3].tolist() == [0, 1, 2] and np.isnan(zoo.column("entry")[3])
+    assert zoo.column("test_acc").tolist() == [0.5, 0.5, 0.5, 0.7]
+    for row, net in enumerate(nets):
+        assert same_outputs(zoo, row, net)
+    # as epochs: the ensemble file is one model's trajectory
+    as_epochs = import_zoo("folder", src, tmp_path / "e", ImportOptions(list_entries="epochs"))
+    assert as_epochs.column("model_id").tolist() == [0, 0, 0, 1]
+    assert as_epochs.column("epoch").tolist() == [0, 1, 2, 0]
+    assert same_outputs(as_epochs, 2, nets[2])
+    # a single file never asks for an entry; a list file read as one state dict says why
+    with pytest.raises(FileFormatError, match="list of 3 state dicts"):
+        load_state_dict(src / "ensemble.pt")
+
+
+def test_list_entries_refuse_metadata_that_would_contradict_them(tmp_path, capsys):
+    src = tmp_path / "src"
+    _list_folder(src, "file,model_id\nensemble.pt,7\nsub/one.pt,8\n")
+    argv = ["zoo", "import", "--from", "folder", str(src), "--out", str(tmp_path / "z")]
+    assert main(argv) == 2 and not (tmp_path / "z").exists()
+    err = capsys.readouterr().err
+    assert "--list-entries" in err and "model_id" in err and "ensemble.pt" in err
+    assert main([*argv, "--list-entries", "epochs"]) == 0  # ids given, epochs from the list
+    assert open_zoo(tmp_path / "z").column("model_id").tolist() == [7, 7, 7, 8]
 
 
 def test_import_modules_from_python(tmp_path):

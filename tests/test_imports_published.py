@@ -5,6 +5,7 @@ and export -> import gives back the same zoo."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -143,6 +144,12 @@ def test_smallcnn_layout_imports_and_runs_every_command(tmp_path, capsys):
     assert zoo.column("test_acc")[row] == pytest.approx(0.132)
     x = torch.randn(3, 1, 28, 28)
     assert torch.allclose(zoo.model(row)(x), net.eval()(x))
+    assert zoo.column("modeldir")[row] == "gs://smallcnnzoo/mnist/run_0003"  # its source run
+    back = tmp_path / "exported"  # an export gives the runs their published names back
+    assert main(["zoo", "export", str(out), "--to", "smallcnn", "--out", str(back)]) == 0
+    with gzip.open(back / "metrics.csv.gz", "rt") as handle:
+        runs = [line["modeldir"] for line in csv.DictReader(handle)]
+    assert runs == zoo.column("modeldir").tolist()
     run_pipeline(out, tmp_path)
 
 
@@ -243,6 +250,8 @@ def test_export_then_import_is_bit_identical(tmp_path, layout):
         assert np.allclose(back.column(name).astype(float), made.column(name).astype(float)), name
     for name in ("activation", "init", "optimizer"):
         assert list(back.column(name)) == list(made.column(name)), name
+    for name in ("dropout", "weight_decay", "lr", "test_acc", "seed"):  # 0.0 is written "0"
+        assert back.table.schema.field(name).type == made.table.schema.field(name).type, name
 
 
 def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path, capsys):

@@ -149,3 +149,51 @@ def test_a_zoo_trains_on_the_users_npz_and_keeps_its_task(npz, tmp_path):
     zoo = open_zoo(create_zoo(config, tmp_path / "zoo", progress=False).root)
     assert zoo.dataset == dataset  # the transform is part of the stored task
     assert zoo.num_models == 1 and np.isfinite(zoo.column("test_acc")).all()
+
+
+def test_a_users_module_is_found_in_module_path_or_the_working_directory(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    import torch
+
+    from weightspace.cli import main
+
+    made = create_zoo(tiny_config(seeds=2), tmp_path / "made", progress=False)
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    lines = ["file,model_id,epoch"]
+    for r in range(len(made)):  # other key names: only the user's network can run them
+        state = {f"layer{i}": v for i, v in enumerate(made.state_dict(r).values())}
+        torch.save(state, src / f"{r}.pt")
+        lines.append(f"{r}.pt,{made.column('model_id')[r]},{made.column('epoch')[r]}")
+    (src / "metadata.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "zoo"
+    assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "usernet_modpath.py").write_text(
+        "from weightspace.zoo import ArchConfig, build_model\n\n\n"
+        "def Net():\n"
+        "    return build_model(ArchConfig('cnn-s', (1, 8, 8), 10, 'tanh'))\n"
+    )
+    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--module", "usernet_modpath:Net"]
+    monkeypatch.chdir(tmp_path)  # not where the module is
+    assert main(attach) == 2 and "--module" in capsys.readouterr().err
+    assert main([*attach, "--module-path", str(tmp_path / "none")]) == 2
+    assert main([*attach, "--module-path", str(mods)]) == 0
+    assert "usernet_modpath" not in [p.rsplit("/", 1)[-1] for p in sys.path]  # path restored
+    assert main(["zoo", "info", str(out)]) == 0
+    assert f"from {mods}" in capsys.readouterr().out
+    evaluate = ["zoo", "evaluate", str(out), "--module", "usernet_modpath:Net", "--quiet"]
+    assert main([*evaluate, "--module-path", str(mods)]) == 0
+    np.testing.assert_allclose(open_zoo(out).column("test_acc"), made.column("test_acc"))
+    sys.modules.pop("usernet_modpath")  # found again, not from the import cache
+    with pytest.raises(ConfigError, match="--module"):
+        open_zoo(out).model(1, module="usernet_modpath:Net")
+    monkeypatch.chdir(mods)  # the working directory is searched too
+    x = torch.randn(3, 1, 8, 8)
+    net = open_zoo(out).model(1, module="usernet_modpath:Net")
+    torch.testing.assert_close(net(x), made.model(1)(x))
+    sys.modules.pop("usernet_modpath", None)

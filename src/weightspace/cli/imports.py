@@ -15,11 +15,15 @@ def _import(args: argparse.Namespace) -> None:
     options = config_from_args(ImportOptions, args)
     if args.module is not None and options.dataset is None:
         raise ConfigError("--module", "--dataset too (the network's input)", args.module)
+    if args.module is not None:  # found and built before anything is written
+        from weightspace.zoo.architectures import build_module
+
+        build_module(args.module, args.module_path)
     result = import_zoo(args.source, args.path, args.out, options)
     zoos = result if isinstance(result, list) else [result]
     for zoo in zoos:
         if args.module is not None:
-            zoo = attach(zoo.root, module=args.module)
+            zoo = attach(zoo.root, module=args.module, module_path=args.module_path)
         bad = int((zoo.column("status") == "bad").sum())
         print(
             f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {zoo.root}"
@@ -42,6 +46,7 @@ def _attach(args: argparse.Namespace) -> None:
         data_root=args.data_root,
         arch=args.arch,
         module=args.module,
+        module_path=args.module_path,
         activation=args.activation,
         **{k: getattr(args, k) for k in TASK_FLAGS if getattr(args, k, None) is not None},
     )
@@ -49,6 +54,7 @@ def _attach(args: argparse.Namespace) -> None:
 
 
 TASK_FLAGS = ("transform", "mean", "std", "grayscale")
+MODULE_PATH_HELP = "the folder --module is found in (default: the working directory)"
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -76,6 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     imports.add_argument("path", help="the folder of the zoo to import")
     imports.add_argument("--out", required=True, help="the zoo directory to write")
     imports.add_argument("--module", help="your network as package.module:Class (needs --dataset)")
+    imports.add_argument("--module-path", help=MODULE_PATH_HELP)
     config_flags(imports, "weightspace.zoo.imports:ImportOptions")
     imports.set_defaults(run=_import)
 
@@ -85,6 +92,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     attach.add_argument("--data-root", help="folder of that dataset's files")
     attach.add_argument("--arch", help="a registry network the weights fit")
     attach.add_argument("--module", help="your network as package.module:Class")
+    attach.add_argument("--module-path", help=MODULE_PATH_HELP)
     attach.add_argument("--activation", help="the networks' activation, with --arch")
     attach.add_argument(
         "--transform",

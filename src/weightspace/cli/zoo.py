@@ -95,6 +95,8 @@ def describe_zoo(zoo) -> str:
     arch = config.get("name") or (
         f"your network {config['module']}" if "module" in config else "an unregistered network"
     )
+    if "module_path" in config:
+        arch += f" (from {config['module_path']}: pass --module-path to use it)"
     task = (m["dataset"] or {}).get("config") or {}
     dataset = task.get("name", "unknown data")
     source = f", imported from {m['source']['format']}" if m.get("source") else ""
@@ -194,7 +196,12 @@ def _zoo_evaluate(args: argparse.Namespace) -> None:
     total = len(open_zoo(args.dir))
     with tqdm(total=total, unit="checkpoint", disable=args.quiet) as bar:
         zoo = evaluate_zoo(
-            args.dir, module=args.module, chunk=args.chunk, device=args.device, progress=bar.update
+            args.dir,
+            module=args.module,
+            module_path=args.module_path,
+            chunk=args.chunk,
+            device=args.device,
+            progress=bar.update,
         )
     print(f"evaluated {total} checkpoints of {zoo.root} on {zoo.dataset.name}")
     for name in ("train_acc", "val_acc", "test_acc"):
@@ -246,6 +253,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("dir", help="the zoo directory (its task attached)")
     evaluate.add_argument("--module", help="your network as package.module:Class, if attached")
+    evaluate.add_argument(
+        "--module-path", help="the folder --module is found in (default: the working directory)"
+    )
     evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     evaluate.add_argument("--chunk", type=int, default=32, help="checkpoints evaluated at once")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")

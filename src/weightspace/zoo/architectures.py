@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -347,21 +349,33 @@ def weight_spec(arch: ArchConfig) -> WeightSpec:
     return spec_from_module(net, arch.input_shape)
 
 
-def build_module(path: str) -> nn.Module:
-    """A user's own network from ``package.module:Class`` (constructed without arguments).
+def build_module(path: str, module_path: str | Path | None = None) -> nn.Module:
+    """A user's own network from ``package.module:Class`` (constructed without arguments),
+    found on ``module_path`` (a folder), else in the working directory, else on Python's path.
 
     The module is imported, i.e. its code runs: name only code you trust, as with any import.
 
         >>> net = build_module("torchvision.models:resnet18")
     """
     module_name, _, attr = path.partition(":")
-    fix = "Give --module as package.module:Class, importable from this Python"
+    fix = (
+        "Give --module as package.module:Class, found in --module-path, the working "
+        "directory or an installed package"
+    )
     if not module_name or not attr:
         raise ConfigError("--module", "package.module:Class", path, fix)
+    if module_path is not None and not Path(module_path).is_dir():
+        raise ConfigError("--module-path", "a folder", str(module_path))
+    folders = [str(Path(p).resolve()) for p in (module_path, Path.cwd()) if p is not None]
+    added = [f for f in folders if f not in sys.path]
+    sys.path[:0] = added  # for this import only
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise ConfigError("--module", "an importable class", path, f"{fix} ({err})") from None
+    finally:
+        for folder in added:
+            sys.path.remove(folder)
     try:
         net = factory()
     except TypeError as err:

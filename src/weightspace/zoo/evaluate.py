@@ -35,6 +35,7 @@ IMPORTED = "imported_"
 def evaluate_checkpoints(
     zoo: Zoo,
     module: str | None = None,
+    module_path: str | Path | None = None,
     chunk: int = 32,
     image_batch: int = 500,
     device: torch.device | str = "cpu",
@@ -49,7 +50,7 @@ def evaluate_checkpoints(
     out = {name: np.full(len(zoo), np.nan) for name in METRICS}
     if not len(usable):
         return out
-    template = zoo.model(int(usable[0]), module).to(device).eval()
+    template = zoo.model(int(usable[0]), module, module_path).to(device).eval()
     names = list(template.state_dict())
 
     def logits(state: dict, x: torch.Tensor) -> torch.Tensor:

@@ -219,14 +219,20 @@ class Zoo:
             chunk = rows[start : start + batch_size]
             yield chunk, self.flat(chunk)
 
-    def model(self, row: int, module: str | None = None) -> nn.Module:
+    def model(
+        self, row: int, module: str | None = None, module_path: str | Path | None = None
+    ) -> nn.Module:
         """The network of one checkpoint, weights loaded, in eval mode.
 
         A registry architecture is built from the manifest. A user network
         (``package.module:Class``, recorded by ``zoo attach --module``) is imported only when
-        the caller names it in ``module``: a zoo's files never choose code to run.
+        the caller names it in ``module`` (found on ``module_path``, else in the working
+        directory): a zoo's files never choose code to run.
         """
-        net = build_module(module) if module is not None else self._registry_model(row)
+        if module is not None:
+            net = build_module(module, module_path)
+        else:
+            net = self._registry_model(row)
         state = self.state_dict(row)
         names = list(net.state_dict())
         if names != list(state):  # a network attached to imported weights: same shapes, by order

@@ -25,6 +25,7 @@ def attach(
     data_root: str | None = None,
     arch: str | None = None,
     module: str | None = None,
+    module_path: str | None = None,
     activation: str | None = None,
     **task_options: object,
 ) -> Zoo:
@@ -57,7 +58,9 @@ def attach(
                 "Add --dataset NAME",
             )
         shape, classes = task_shape(from_mapping(DatasetConfig, stored, "manifest dataset"))
-        manifest["architecture"] = _architecture(zoo, arch, module, activation, shape, classes)
+        manifest["architecture"] = _architecture(
+            zoo, arch, (module, module_path), activation, shape, classes
+        )
     atomic_write_json(Path(path) / MANIFEST, manifest)
     return open_zoo(path)
 
@@ -79,7 +82,8 @@ def _check_fits(zoo: Zoo, task: DatasetConfig, keep_network: bool) -> None:
         )
 
 
-def _architecture(zoo: Zoo, arch, module, activation, shape, classes) -> dict:  # noqa: ANN001
+def _architecture(zoo: Zoo, arch, user, activation, shape, classes) -> dict:  # noqa: ANN001
+    module, module_path = user
     if activation is None and arch is not None and "activation" not in zoo.table.column_names:
         raise ConfigError(
             "--activation",
@@ -93,7 +97,7 @@ def _architecture(zoo: Zoo, arch, module, activation, shape, classes) -> dict:  
         with torch.device("meta"):
             reference = build_model(config).state_dict()
     else:
-        net = build_module(module)
+        net = build_module(module, module_path)
         reference = net.state_dict()
     template = {
         k: torch.empty(zoo.shapes[k], dtype=getattr(torch, zoo.dtypes[k].removeprefix("torch.")))
@@ -112,6 +116,8 @@ def _architecture(zoo: Zoo, arch, module, activation, shape, classes) -> dict:  
     entry = architecture_entry(template, config)
     if module is not None:
         entry["config"] = {"module": module}
+        if module_path is not None:  # shown by `zoo info`; never used to find code by itself
+            entry["config"]["module_path"] = str(Path(module_path).resolve())
         traced = spec_from_module(net, shape)
         names = dict(zip((t.key for t in traced.tensors), zoo.keys, strict=False))
         entry["spec"] = renamed_spec(traced.to_dict(), names)

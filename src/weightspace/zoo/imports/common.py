@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from weightspace.errors import ConfigError
+from weightspace.errors import ConfigError, check_choice
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
 from weightspace.zoo.dataset_files import FILE_DATASETS, USER_DATASETS
 from weightspace.zoo.datasets import LOADERS, DatasetConfig, task_shape
@@ -49,6 +49,7 @@ FACTORS = {
     "config.train_fraction": "train_fraction",
 }
 _TASKS = ", ".join(LOADERS)
+LIST_ENTRIES = ("models", "epochs")  # what the entries of a list-of-state-dicts file are
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,13 @@ class ImportOptions:
     split_by_architecture: bool = field(
         default=False, metadata={"help": "folder: one zoo per architecture found, in OUT/arch-N"}
     )
+    list_entries: str = field(
+        default="models",
+        metadata={
+            "help": "folder: a file holding a list of state dicts gives one model per entry "
+            "(models), or its row's checkpoints at epochs 0, 1, ... (epochs)"
+        },
+    )
 
     def dataset_config(self) -> DatasetConfig | None:
         if self.dataset is None:
@@ -115,6 +123,7 @@ class ImportOptions:
             ) from None
 
     def __post_init__(self) -> None:
+        check_choice("list_entries", self.list_entries, LIST_ENTRIES)
         if self.arch is not None and self.arch not in ARCHITECTURES:
             raise ConfigError(
                 "--arch",
@@ -126,10 +135,18 @@ class ImportOptions:
             self.dataset_config()  # validates the name (and root) now, before any work
 
 
+# real-valued columns: a CSV writes 0.0 as "0", which must not come back as an integer column
+FLOAT_FIELDS = {"dropout", "lr", "weight_decay", "train_fraction", *METRICS.values()}
+
+
 def factor_value(key: str, value: object) -> object:
-    """A factor as stored: activation names normalized, anything non-scalar as JSON text."""
+    """A factor as stored: activation names normalized, real-valued ones as floats (even when
+    the file wrote them as integers), anything non-scalar as JSON text."""
     if FACTORS.get(key) == "activation" and isinstance(value, str):
         return ACTIVATIONS.get(value.lower(), value.lower())
+    target = FACTORS.get(key) or METRICS.get(key)
+    if target in FLOAT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return json.dumps(value)
@@ -207,13 +224,14 @@ def _renamed(ckpt: Checkpoint, rename) -> Checkpoint:  # noqa: ANN001
     return ckpt
 
 
-def lazy_load(path, strip_prefix: str = ""):  # noqa: ANN001, ANN201
-    """A loader for `Checkpoint.load`: the file's state dict, or (None, problem)."""
+def lazy_load(path, strip_prefix: str = "", entry: int | None = None):  # noqa: ANN001, ANN201
+    """A loader for `Checkpoint.load`: the file's state dict (its ``entry``-th, for a file
+    holding a list of them), or (None, problem)."""
     from weightspace.errors import FileFormatError
 
     def load() -> tuple[dict[str, torch.Tensor] | None, str]:
         try:
-            state = load_state_dict(path)
+            state = load_state_dict(path, entry)
         except FileFormatError as err:
             return None, str(err)
         if strip_prefix:

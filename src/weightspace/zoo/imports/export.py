@@ -177,11 +177,15 @@ def _smallcnn(zoo: Zoo, work: Path) -> None:
     table = zoo.table.take(pa.array(rows))
     columns = {}
     for name in table.column_names:
-        if name in ("shard", "shard_row", "status", "problem", "epoch"):
+        if name in ("shard", "shard_row", "status", "problem", "epoch", "modeldir", "file"):
             continue
         target = SMALLCNN_NAMES.get(name, "model_id" if name == "model_id" else f"config.{name}")
         columns[target] = table.column(name)
-    columns["modeldir"] = pa.array([f"model_{m}" for m in table.column("model_id").to_pylist()])
+    if "modeldir" in table.column_names:  # imported from the Small CNN Zoo: its own runs
+        columns["modeldir"] = table.column("modeldir")
+    else:
+        ids = table.column("model_id").to_pylist()
+        columns["modeldir"] = pa.array([f"model_{m}" for m in ids])
     columns["step"] = table.column("epoch")
     buffer = io.BytesIO()
     pacsv.write_csv(pa.table(dict(sorted(columns.items()))), buffer)

@@ -18,9 +18,48 @@ from weightspace.errors import FileFormatError
 _FIX = "Save plain state dicts (safetensors, or torch.save(model.state_dict()))"
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a ``.safetensors`` file or a pickled state dict, safely, on the CPU."""
+def load_state_dict(path: Path, entry: int | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file or a pickled state dict, safely, on the CPU.
+
+    A file holding a list of state dicts (an ensemble or a trajectory saved at once) needs
+    ``entry``, the index of the one to read; `count_entries` says how many it holds."""
     path = Path(path)
+    state = _read(path)
+    if isinstance(state, (list, tuple)):
+        if entry is None:
+            raise FileFormatError(
+                path,
+                f"holds a list of {len(state)} state dicts, where one was expected",
+                "Import its folder with `zoo import --from folder` (each entry becomes a model, "
+                "or with --list-entries epochs a checkpoint)",
+            )
+        if not 0 <= entry < len(state):
+            raise FileFormatError(path, f"holds {len(state)} state dicts, not entry {entry}")
+        state, where = unwrap(state[entry]), f"{path} [entry {entry}]"
+    else:
+        where = str(path)
+    if not isinstance(state, dict) or not state:
+        raise FileFormatError(where, "does not hold a state dict of tensors", _FIX)
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise FileFormatError(where, f"entry {bad[0]!r} is not a tensor", _FIX)
+    return {str(k): v for k, v in state.items()}
+
+
+def count_entries(path: Path) -> int | None:
+    """How many state dicts a file holding a list of them has; None for a single one (and for
+    a file that cannot be read: reading it for real reports why)."""
+    if Path(path).suffix == ".safetensors":
+        return None  # one flat dict of tensors by construction
+    try:
+        state = _read(Path(path))
+    except FileFormatError:
+        return None
+    return len(state) if isinstance(state, (list, tuple)) else None
+
+
+def _read(path: Path) -> object:
+    """The unwrapped object of a checkpoint file, read without running code from it."""
     try:
         if path.suffix == ".safetensors":
             state = load_file(str(path))
@@ -33,13 +72,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     # reported error on this file: nothing is dropped silently, and no code from it runs.
     except Exception as err:  # noqa: BLE001
         raise FileFormatError(path, _refusal(err), _FIX) from None
-    state = unwrap(state)
-    if not isinstance(state, dict) or not state:
-        raise FileFormatError(path, "does not hold a state dict of tensors", _FIX)
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise FileFormatError(path, f"entry {bad[0]!r} is not a tensor", _FIX)
-    return {str(k): v for k, v in state.items()}
+    return unwrap(state)
 
 
 def _refusal(err: Exception) -> str:

@@ -60,7 +60,8 @@ def _checkpoints(trials: list[Path], options: ImportOptions) -> Iterator[Checkpo
             if (m := CHECKPOINT.match(entry.name))
         )
         if not folders:
-            yield Checkpoint(model_id, 0, None, factors, f"{trial.name}: no checkpoint")
+            values = {**factors, "file": trial.name}
+            yield Checkpoint(model_id, 0, None, values, f"{trial.name}: no checkpoint")
             continue
         offset = 0 if folders[0][0] == 0 else 1
         for epoch, entry in folders:
@@ -69,7 +70,7 @@ def _checkpoints(trials: list[Path], options: ImportOptions) -> Iterator[Checkpo
             yield Checkpoint(
                 model_id,
                 epoch,
-                values={**factors, **metrics},
+                values={**factors, **metrics, "file": f"{trial.name}/{entry.name}"},
                 problem=problem,
                 load=lazy_load(file, options.strip_prefix),
             )

@@ -204,6 +204,8 @@ def _values(metrics: pa.Table) -> tuple[list[str], list[str]]:
         target = METRICS.get(name) or FACTORS.get(name)
         if target is None and name.startswith("config."):
             target = name.removeprefix("config.")
+        if name == "modeldir":  # the run each row came from: kept, and written back on export
+            target = "modeldir"
         if target and target not in targets and target not in ("model_id", "epoch"):
             sources.append(name)
             targets.append(target)

@@ -72,7 +72,7 @@ def import_zoo(
 
 
 def _import_folder(path, out, options, info, dataset, shard_size):  # noqa: ANN001, ANN202
-    rows = folder.folder_rows(path)
+    rows = folder.expand_lists(folder.folder_rows(path), path, options)
     groups = folder.group_by_architecture(rows, options)
     if len(groups) > 1 and not options.split_by_architecture:
         raise WeightspaceError(
