@@ -541,15 +541,22 @@ def load_encoder(path: str | Path) -> HyperRepresentation:
     return HyperRepresentation.load(path)
 
 
-def write_embeddings(path: str | Path, zoo: Zoo, embeddings: np.ndarray) -> None:
-    """One Parquet row per checkpoint: model_id, epoch, test_acc, row and its embedding."""
+def write_embeddings(path: str | Path, zoo: Zoo | Sequence[Zoo], embeddings: np.ndarray) -> None:
+    """One Parquet row per checkpoint: model_id, epoch, test_acc, row and its embedding; for
+    several zoos (their embeddings concatenated in order) also the zoo's name."""
     import pyarrow as pa
 
     from weightspace.zoo.storage import write_table
 
-    names = [n for n in ("model_id", "epoch", "test_acc") if n in zoo.table.column_names]
-    columns = {name: zoo.table.column(name) for name in names}
-    columns["row"] = pa.array(np.arange(len(zoo)))
+    zoos = [zoo] if isinstance(zoo, Zoo) else list(zoo)
+    names = [n for n in ("model_id", "epoch", "test_acc")
+             if all(n in z.table.column_names for z in zoos)]  # fmt: skip
+    columns = {}
+    if len(zoos) > 1:
+        columns["zoo"] = pa.array([z.name for z in zoos for _ in range(len(z))])
+    for name in names:
+        columns[name] = pa.concat_arrays([z.table.column(name).combine_chunks() for z in zoos])
+    columns["row"] = pa.array(np.concatenate([np.arange(len(z)) for z in zoos]))
     flat = pa.array(embeddings.reshape(-1).astype(np.float32))
     columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1])
     write_table(Path(path), pa.table(columns))

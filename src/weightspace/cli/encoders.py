@@ -7,7 +7,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from weightspace.cli.common import check_device, config_flags
+from weightspace.cli.common import POOLINGS, check_device, config_flags
 from weightspace.cli.zoo import describe_zoo
 from weightspace.errors import ConfigError, check_choice
 
@@ -31,12 +31,17 @@ def _fit(args: argparse.Namespace) -> None:
     kind = ENCODERS[args.model]
     check_choice("--preset", args.preset, tuple(kind.presets))
     config = None
-    if args.pooling is not None:
+    changes = {k: getattr(args, k) for k in ("pooling", "positions") if getattr(args, k)}
+    if changes:
         if args.model != "sane":
-            raise ConfigError("--pooling", "only with --model sane", args.model)
-        config = replace(kind.presets[args.preset], pooling=args.pooling)
+            flag = "--" + next(iter(changes))
+            raise ConfigError(flag, "only with --model sane", args.model)
+        config = replace(kind.presets[args.preset], **changes)
+    zoos = zoo_paths(args.zoo, held_out=args.include_held_out)
     init_from_env()
-    encoder = kind(args.preset, config=config, train=train, out=args.out).fit(args.zoo)
+    encoder = kind(args.preset, config=config, train=train, out=args.out).fit(
+        zoos if len(zoos) > 1 else zoos[0]
+    )
     if world()[0] == 0:
         last = encoder.history_[-1]
         summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
@@ -44,18 +49,40 @@ def _fit(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
+def zoo_paths(values: list[str], held_out: bool = True) -> list[str]:
+    """The zoos of ``--zoo`` given once or more; a park directory stands for its members (all
+    of them, or with ``held_out=False`` all but its suggested held-out ones)."""
+    from weightspace.zoo.park import is_park, open_park
+
+    paths = []
+    for value in values:
+        if is_park(value):
+            park = open_park(value)
+            keep = [m for m in park.members if held_out or m.name not in park.held_out]
+            paths += [str(m.zoo.root) for m in keep]
+        else:
+            paths.append(value)
+    return paths
+
+
 def _embed(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from weightspace.encoders import check_pooling, load_encoder, write_embeddings
     from weightspace.zoo import open_zoo
     from weightspace.zoo.storage import check_output_file
 
-    out = check_output_file(args.out, "--out", args.overwrite, inputs=(args.zoo, args.model))
+    out = check_output_file(args.out, "--out", args.overwrite, inputs=(*args.zoo, args.model))
     encoder = load_encoder(args.model)
     check_pooling(encoder, args.pooling)
-    zoo = open_zoo(args.zoo)
-    embeddings = encoder.transform(zoo, pooling=args.pooling)  # (n, d)
-    write_embeddings(out, zoo, embeddings)
-    print(f"wrote {len(zoo)} embeddings of {embeddings.shape[1]} dimensions to {args.out}")
+    zoos = [open_zoo(p) for p in zoo_paths(args.zoo)]
+    embeddings = np.concatenate([encoder.transform(z, pooling=args.pooling) for z in zoos])
+    write_embeddings(out, zoos if len(zoos) > 1 else zoos[0], embeddings)
+    where = f" of {len(zoos)} zoos" if len(zoos) > 1 else ""
+    print(
+        f"wrote {len(embeddings)} embeddings{where}, {embeddings.shape[1]} dimensions, "
+        f"to {args.out}"
+    )
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -77,14 +104,31 @@ def _sample(args: argparse.Namespace) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     fit = commands.add_parser("fit", help="train a hyper-representation on a zoo")
-    fit.add_argument("--zoo", required=True, help="the zoo directory")
+    fit.add_argument(
+        "--zoo",
+        required=True,
+        action="append",
+        help="the zoo directory; give it again (or a park) to fit one SANE on several zoos",
+    )
     fit.add_argument("--model", default="sane", choices=("sane", "hyperrep"))
     fit.add_argument("--preset", default="small", help="model size: tiny, small, ...")
     fit.add_argument("--out", required=True, help="run directory (resumed if it has a checkpoint)")
     fit.add_argument(
         "--pooling",
-        choices=("mean", "layer", "tokens"),
+        choices=POOLINGS,
         help="SANE: how `embed` pools token latents (default mean)",
+    )
+    fit.add_argument(
+        "--include-held-out",
+        action="store_true",
+        help="a park: fit on its suggested held-out members too (by default they are left "
+        "out, so `probe` can score architectures never seen in training)",
+    )
+    fit.add_argument(
+        "--positions",
+        choices=("learned", "sinusoidal"),
+        help="SANE: position embeddings (default: learned for one zoo, as published; "
+        "sinusoidal for several, which index networks larger than any in training)",
     )
     fit.add_argument(
         "--split",
@@ -98,12 +142,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.set_defaults(run=_fit)
     embed = commands.add_parser("embed", help="embed every checkpoint of a zoo")
     embed.add_argument("--model", required=True, help="a directory written by `fit`")
-    embed.add_argument("--zoo", required=True)
+    embed.add_argument(
+        "--zoo",
+        required=True,
+        action="append",
+        help="a zoo; give it again (or a park) for one table of several zoos, with their names",
+    )
     embed.add_argument("--out", required=True, help="a .parquet file")
     embed.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     embed.add_argument(
         "--pooling",
-        choices=("mean", "layer", "tokens"),
+        choices=POOLINGS,
         help="how SANE pools token latents (default: the model's own)",
     )
     embed.set_defaults(run=_embed)

@@ -36,11 +36,16 @@ def _probe(args: argparse.Namespace) -> None:
     # that do not combine
     for flag in ("json", "csv", "plot"):
         if getattr(args, flag):
-            inputs = (args.zoo, *(args.model or []))
+            inputs = (*args.zoo, *(args.model or []))
             check_output_file(getattr(args, flag), f"--{flag}", args.overwrite, inputs)
     if args.split_seed < 0:  # numpy's generators refuse negative seeds
         raise ConfigError("--split-seed", "an integer >= 0", args.split_seed)
-    zoo = open_zoo(args.zoo)
+    from weightspace.cli.encoders import zoo_paths
+
+    paths = zoo_paths(args.zoo)
+    if len(paths) > 1 or args.held_out:
+        return _probe_across(args, paths)
+    zoo = open_zoo(paths[0])
     zoo.check_epochs(args.zoo_epochs, "--zoo-epochs")
     # -- end of the issue-15 checks
     methods = [FlatWeights(), WeightStatistics()]
@@ -73,9 +78,81 @@ def _probe(args: argparse.Namespace) -> None:
         first.plot(args.plot)
 
 
+def _probe_across(args: argparse.Namespace, paths: list[str]) -> None:
+    """Several zoos (or a park): one probe of test accuracy across architectures, scored on the
+    seen zoos' test splits and on the held-out zoos."""
+    from weightspace.encoders import check_pooling, load_encoder
+    from weightspace.probe.across import CrossArchWeightWatcher
+    from weightspace.probe.features import CrossArchStatistics
+    from weightspace.reproduce.across import SANEFeatures, park_parts, probe_markdown, probe_table
+    from weightspace.zoo import open_zoo
+    from weightspace.zoo.park import is_park, open_park
+    from weightspace.zoo.storage import atomic_write_bytes
+
+    for flag in ("csv", "plot"):
+        if getattr(args, flag):
+            raise ConfigError(f"--{flag}", "one zoo (several zoos print one table)", flag)
+    zoos = [open_zoo(p) for p in paths]
+    held = list(args.held_out or [])
+    if not held:  # a park names its suggested held-out members
+        for value in args.zoo:
+            if is_park(value):
+                held += list(open_park(value).held_out)
+    names = [z.name for z in zoos]
+    for name in held:
+        if name not in names:
+            raise ConfigError("--held-out", f"names of the given zoos ({', '.join(names)})", name)
+    seen = [z for z in zoos if z.name not in held]
+    unseen = [z for z in zoos if z.name in held]
+    if not seen:
+        raise ConfigError("--held-out", "at least one zoo left to fit the probes on", held)
+    methods = [CrossArchStatistics()]
+    encoders = [load_encoder(p) for p in args.model or []]
+    for path, encoder in zip(args.model or [], encoders, strict=True):
+        pool = getattr(encoder, "pool_", None)
+        if pool is None:
+            raise ConfigError("--model", "an encoder fitted on several zoos", path)
+        for zoo in unseen:  # an "unseen" score of a zoo the encoder was fitted on is not one
+            if zoo.content_sha256 in pool.hashes:
+                raise ConfigError(
+                    "--held-out",
+                    f"zoos the encoder {path} never saw in training",
+                    zoo.name,
+                    "Fit it without them (`fit` leaves a park's held-out members out)",
+                )
+    if args.weightwatcher:
+        methods.append(CrossArchWeightWatcher())
+    for path, encoder in zip(args.model or [], encoders, strict=True):
+        for pooling in args.pooling or ["moments"]:
+            check_pooling(encoder, pooling)
+            methods.append(SANEFeatures(encoder, f"SANE ({Path(path).name}, {pooling})", pooling))
+    parts = park_parts(encoders[0] if encoders else None, seen, unseen, args.zoo_epochs)
+    table = probe_table(methods, parts, max(args.bootstrap, 1), log=lambda _: None)
+    text = probe_markdown(table, len(zoos))
+    print(text)
+    if args.json:
+        import json
+
+        rows = {
+            name: {"seen": row.seen, "unseen": row.unseen, "units": row.units}
+            for name, row in table.items()
+        }
+        atomic_write_bytes(Path(args.json), json.dumps(rows, indent=1).encode())
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     probe = commands.add_parser("probe", help="linear probes of every zoo property, per method")
-    probe.add_argument("--zoo", required=True)
+    probe.add_argument(
+        "--zoo",
+        required=True,
+        action="append",
+        help="a zoo; give it again (or a park) to probe test accuracy across architectures",
+    )
+    probe.add_argument(
+        "--held-out",
+        nargs="+",
+        help="several zoos: names of zoos never used to fit (default: a park's held-out ones)",
+    )
     probe.add_argument("--model", nargs="+", help="encoder directories written by `fit`")
     probe.add_argument("--weightwatcher", action="store_true", help="add WeightWatcher features")
     probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")

@@ -119,7 +119,7 @@ class UnseenResult:
 
     def estimate(self, a: str, b: str, epoch: int) -> Estimate:
         """``a`` - ``b`` after ``epoch`` fine-tuning epochs, paired by seed."""
-        return paired_estimate(self.curves[a][:, epoch], self.curves[b][:, epoch], "seeds")
+        return paired_estimate(self.curves[a][:, epoch], self.curves[b][:, epoch], "seed")
 
 
 def unseen_rounds(

@@ -36,3 +36,10 @@ register(
     "below 80 %, VD above); twins agree with their originals and their accuracies correlate",
     "weightspace.reproduce.twins:reproduce_twins",
 )
+register(
+    "sane-2024-across",
+    "Schürholt et al., ICML 2024 (SANE) and MultiZoo-SANE 2025: one SANE across architectures",
+    "one SANE embeds networks of many architectures, beating statistics on a heterogeneous "
+    "zoo, and initializes architectures it never saw better than training from scratch",
+    "weightspace.reproduce.across:reproduce_across",
+)
