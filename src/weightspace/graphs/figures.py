@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from weightspace.figures import png
 from weightspace.graphs.config import DiagnoseConfig
 from weightspace.graphs.data import Graph
 from weightspace.graphs.dbgnn import DBGNN, DBGNNConfig
@@ -19,8 +20,7 @@ from weightspace.graphs.diagnostics import (
     impulse_response,
 )
 from weightspace.graphs.mpnn import GCN
-from weightspace.report.figures import png
-from weightspace.zoo.storage import atomic_write_bytes, atomic_write_json
+from weightspace.storage import atomic_write_bytes, atomic_write_json
 
 
 def diagnostic_models(config: DiagnoseConfig) -> dict[str, torch.nn.Module]:

@@ -62,7 +62,8 @@ def _loss(graphs: list[Graph]):  # noqa: ANN202 - a training.LossFn
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, graphs: list[Graph]) -> float:
+def graph_accuracy(model: torch.nn.Module, graphs: list[Graph]) -> float:
+    """Node-classification accuracy over the labelled nodes (label >= 0) of ``graphs``."""
     model.eval()
     batch = collate(graphs)
     mask = batch.y >= 0
@@ -84,7 +85,7 @@ def run_long_range(config: LongRangeConfig, log=print) -> dict[str, dict[int, fl
             graphs = train + val
             items = np.arange(len(graphs))
             history = fit_model(model, _loss(graphs), items[: len(train)], items[len(train) :], fit)
-            results[name][k] = accuracy(model, test)
+            results[name][k] = graph_accuracy(model, test)
             log(f"k={k:3d} {name:5s} test accuracy {results[name][k]:.3f} ({len(history)} epochs)")
     return results
 

@@ -35,7 +35,7 @@ from weightspace.powergrid.reader import (
     open_grid_dataset,
 )
 from weightspace.powergrid.snbs import node_stability
-from weightspace.zoo.storage import (
+from weightspace.storage import (
     SHARDS,
     atomic_write_json,
     finished_shard,

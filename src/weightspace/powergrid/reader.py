@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from weightspace.errors import ConfigError, FileFormatError
-from weightspace.zoo.storage import SHARDS, read_json, sha256_file, shard_name
+from weightspace.storage import SHARDS, read_json, sha256_file, shard_name
 
 FORMAT_VERSION = 1
 PROGRESS = "progress.json"

@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from weightspace.stats import accuracy, r2
 
 ALPHAS = (
     1e3,
@@ -116,9 +117,7 @@ class LogisticProbe(ClassifierMixin, BaseEstimator):
         for alpha in self.alphas:
             model = LogisticRegression(C=1.0 / alpha, max_iter=1000)
             model.fit(scaler.transform(X_fit), y_fit)
-            self.validation_scores_[alpha] = accuracy_score(
-                y_val, model.predict(scaler.transform(X_val))
-            )
+            self.validation_scores_[alpha] = accuracy(y_val, model.predict(scaler.transform(X_val)))
         self.alpha_ = max(self.alphas, key=lambda a: self.validation_scores_[a])
         self.scaler_ = StandardScaler().fit(X)
         self.model_ = LogisticRegression(C=1.0 / self.alpha_, max_iter=1000)
@@ -142,5 +141,5 @@ class LogisticProbe(ClassifierMixin, BaseEstimator):
 
 
 def _r2(y, pred) -> float:  # noqa: ANN001
-    score = r2_score(y, pred) if len(y) > 1 else -np.inf
+    score = r2(y, pred) if len(y) > 1 else -np.inf  # constant y (NaN) ranks last too
     return float(score) if np.isfinite(score) else -np.inf

@@ -182,7 +182,8 @@ class ProbeReport:
 
     def plot(self, path: str | Path) -> None:
         """Predicted vs true test accuracy on the test split, one panel per method (PNG)."""
-        from weightspace.report.figures import png, predicted_vs_true
+        from weightspace.figures import png
+        from weightspace.report.figures import predicted_vs_true
 
         r2 = {m: row["test_acc"] for m, row in self.scores.items()}
         atomic_write_bytes(Path(path), png(predicted_vs_true(self.predictions, r2)))

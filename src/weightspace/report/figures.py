@@ -1,11 +1,10 @@
 """The report's figures, each a function from plain arrays to a matplotlib figure.
 
-`png` renders a figure to PNG bytes (Agg, no screen needed) and closes it.
+`png` (from `weightspace.figures`, shared with the other rooms) renders one to PNG bytes.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
 import numpy as np
@@ -13,13 +12,6 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 GROUP_COLOURS = {"samples": "tab:blue", "anchors": "tab:orange", "random init": "tab:grey"}
-
-
-def png(fig: Figure, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
 
 
 def zoo_accuracy(

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from weightspace.errors import FileFormatError
+from weightspace.figures import png
 from weightspace.generate.evaluate import COLUMNS, group_label
 from weightspace.probe.report import BEATEN
 from weightspace.report import figures
@@ -172,7 +173,7 @@ def _meta(results: Mapping) -> str:
 
 
 def _figure(fig, caption: str) -> str:  # noqa: ANN001
-    data = base64.b64encode(figures.png(fig)).decode()
+    data = base64.b64encode(png(fig)).decode()
     return (
         f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"

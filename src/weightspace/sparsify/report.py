@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from weightspace.report.figures import png
-from weightspace.zoo.storage import atomic_write_bytes
+from weightspace.figures import png
+from weightspace.storage import atomic_write_bytes
 
 COLOURS = {"magnitude": "tab:blue", "vd": "tab:red"}
 LABELS = {"magnitude": "magnitude pruning", "vd": "variational dropout"}

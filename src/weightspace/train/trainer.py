@@ -17,11 +17,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from sklearn.linear_model import RidgeCV
-from sklearn.metrics import r2_score
 from torch import nn
 from tqdm.auto import tqdm
 
 from weightspace.errors import ConfigError
+from weightspace.stats import r2
 from weightspace.tokens.augment import (
     Compose,
     Erase,
@@ -218,7 +218,7 @@ class Trainer:
             y = self.train_data.properties["test_acc"][sub].cpu().numpy()
             probe = RidgeCV(alphas=np.logspace(-5, 3, 9)).fit(x_train, y)
             y_val = val.properties["test_acc"].cpu().numpy()
-            result["val_probe_r2"] = float(r2_score(y_val, probe.predict(x_val)))
+            result["val_probe_r2"] = r2(y_val, probe.predict(x_val))
         return result
 
     @torch.no_grad()
