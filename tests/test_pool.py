@@ -15,7 +15,7 @@ from weightspace.encoders import SANE, load_encoder
 from weightspace.errors import ConfigError
 from weightspace.models.sane import SANE_PRESETS, SANEAutoencoder
 from weightspace.tokens.augment import PooledPermute, RandomWindow
-from weightspace.train.pool import BatchNormalizedReconstruction, TokenPool
+from weightspace.train.pool import MaskedReconstruction, TokenPool
 from weightspace.train.trainer import TrainConfig
 
 DATA = Path(__file__).parent / "data"
@@ -107,7 +107,7 @@ def test_batch_normalized_loss_is_the_published_formula_and_scale_free():
     target = torch.randn(4, 6, 5, generator=gen) * 3 + 1
     prediction = target + torch.randn(4, 6, 5, generator=gen)
     mask = torch.rand(4, 6, 5, generator=gen) > 0.3
-    loss = BatchNormalizedReconstruction()
+    loss = MaskedReconstruction()
     values = target[mask]
     mu, sd = values.mean(), values.std(correction=0)
     direct = (((prediction[mask] - mu) / (sd + 1e-4) - (values - mu) / (sd + 1e-4)) ** 2).mean()
@@ -115,6 +115,10 @@ def test_batch_normalized_loss_is_the_published_formula_and_scale_free():
     torch.testing.assert_close(loss(10 * prediction, 10 * target, mask), direct, rtol=1e-4, atol=0)
     masked_out = prediction.masked_fill(~mask, 1e6)  # padding never counts
     torch.testing.assert_close(loss(masked_out, target, mask), direct)
+    plain = MaskedReconstruction(batch_normalized=False)  # zoo normalization's loss
+    mse = ((prediction[mask] - values) ** 2).mean()
+    torch.testing.assert_close(plain(masked_out, target, mask), mse)
+    assert not torch.isclose(plain(prediction, target, mask), direct)  # not scale-free
 
 
 def test_a_network_larger_than_any_in_training_embeds_and_decodes(zoos, tmp_path):

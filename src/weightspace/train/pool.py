@@ -213,14 +213,15 @@ class PooledTokens:
         )
 
 
-class BatchNormalizedReconstruction(nn.Module):
-    """MultiZoo-SANE's reconstruction loss: masked MSE over the non-padding values, with
-    prediction and target standardized by the batch's target mean and standard deviation
-    (over those values; eps 1e-4), so layers, zoos and sizes share one scale."""
+class MaskedReconstruction(nn.Module):
+    """Masked MSE over the non-padding values. With ``batch_normalized`` (MultiZoo-SANE's
+    loss), prediction and target are first standardized by the batch's target mean and
+    standard deviation over those values (eps 1e-4), so layers, zoos and sizes share one
+    scale; without it, for zoo-standardized weights, the plain masked MSE."""
 
-    def __init__(self, eps: float = BATCH_EPS) -> None:
+    def __init__(self, batch_normalized: bool = True, eps: float = BATCH_EPS) -> None:
         super().__init__()
-        self.eps = eps
+        self.batch_normalized, self.eps = batch_normalized, eps
 
     def forward(
         self,
@@ -232,31 +233,17 @@ class BatchNormalizedReconstruction(nn.Module):
     ) -> torch.Tensor:
         m = mask.to(prediction.dtype)
         count = m.sum().clamp(min=1)
-        mean = (target * m).sum() / count
-        std = (((target - mean) ** 2 * m).sum() / count).sqrt()
-        err = ((prediction - target) / (std + self.eps)) ** 2 * m
-        return err.sum() / count
-
-
-class MaskedMSE(nn.Module):
-    """Plain masked MSE over the non-padding values (zoo-standardized weights)."""
-
-    def forward(
-        self,
-        prediction: torch.Tensor,
-        target: torch.Tensor,
-        mask: torch.Tensor,
-        positions: torch.Tensor | None = None,
-        num_tokens: int | None = None,
-    ) -> torch.Tensor:
-        m = mask.to(prediction.dtype)
-        return ((prediction - target) ** 2 * m).sum() / m.sum().clamp(min=1)
+        scale = 1.0
+        if self.batch_normalized:
+            mean = (target * m).sum() / count
+            scale = (((target - mean) ** 2 * m).sum() / count).sqrt() + self.eps
+        return (((prediction - target) / scale) ** 2 * m).sum() / count
 
 
 def pool_loss(normalization: str) -> nn.Module:
     """The reconstruction loss that goes with a pool's weight normalization."""
     check_choice("normalization", normalization, NORMALIZATIONS)
-    return BatchNormalizedReconstruction() if normalization == "batch" else MaskedMSE()
+    return MaskedReconstruction(batch_normalized=normalization == "batch")
 
 
 @dataclass
