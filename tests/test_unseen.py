@@ -86,3 +86,35 @@ def test_bad_settings_are_refused():
         UnseenConfig(candidates=3, keep=5)
     with pytest.raises(ConfigError, match="prompts"):
         UnseenConfig(prompts=1)
+
+
+def test_a_head_no_training_zoo_had_is_re_initialized(encoder, pool_zoos):
+    from types import SimpleNamespace
+
+    from weightspace.generate.unseen import head_seen
+    from weightspace.zoo import ArchConfig, weight_spec
+
+    big = pool_zoos["big"]
+    assert head_seen(encoder, big)  # 10 classes, as the pool's zoos
+    three = weight_spec(ArchConfig("mlp", (1, 8, 8), 3, hidden=(4,)))
+    assert not head_seen(SimpleNamespace(pool_=SimpleNamespace(specs=[three])), big)
+    splits = load_dataset(big.dataset)
+    rows = prompt_rows(big, encoder, 2, seed=0)
+    runs = {
+        mode: sample_architecture(
+            encoder, big, replace(SMALL, new_head=mode, keep=SMALL.candidates), splits, 0, rows
+        )[0]
+        for mode in ("auto", "never", "always")
+    }
+    params = {m: [list(n.parameters()) for n in nets] for m, nets in runs.items()}
+    for a, b in zip(params["auto"], params["never"], strict=True):  # auto: the head was seen
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    # "always" changes the last linear layer only (kept sets may reorder: compare as sets)
+    body = {tuple(torch.cat([p.flatten() for p in n[:-2]]).tolist()) for n in params["never"]}
+    fresh = {tuple(torch.cat([p.flatten() for p in n[:-2]]).tolist()) for n in params["always"]}
+    assert body == fresh
+    heads_never = {tuple(n[-2].flatten().tolist()) for n in params["never"]}
+    heads_always = {tuple(n[-2].flatten().tolist()) for n in params["always"]}
+    assert not heads_never & heads_always
+    with pytest.raises(ConfigError, match="new_head"):
+        UnseenConfig(new_head="sometimes")

@@ -10,7 +10,9 @@ The procedure, step by step:
    (Our `KDESampler` standardizes each dimension first: its bandwidth, 0.2 by default as
    published, is in standard deviations of the anchors.)
 4. Decode with haloed windows (`SANEAutoencoder.decode_latents`), de-normalize.
-5. Load into the architecture; condition BatchNorm (forward passes without gradients).
+5. Load into the architecture; a classifier head whose size no training zoo had (another
+   number of classes) is re-initialized (``new_head="auto"``); condition BatchNorm (forward
+   passes without gradients).
 6. Keep the ``keep`` best by validation accuracy; with ``rounds`` > 1, their latents are the
    anchors of the next round (SANE's bootstrapping).
 
@@ -29,10 +31,16 @@ import numpy as np
 import torch
 
 from weightspace.errors import ConfigError
-from weightspace.generate.networks import accuracy, finetune_curves, random_networks
+from weightspace.generate.networks import (
+    accuracy,
+    finetune_curves,
+    random_networks,
+    with_new_head,
+)
 from weightspace.generate.run import load_networks
 from weightspace.generate.samplers import KDESampler
 from weightspace.stats import Estimate, paired_estimate
+from weightspace.tokens.dataset import zoo_spec
 from weightspace.tokens.splits import encoder_split
 from weightspace.zoo.datasets import Splits, load_dataset
 from weightspace.zoo.reader import Zoo
@@ -50,6 +58,7 @@ class UnseenConfig:
     random_scale: float = 10.0  # z ~ N(0, scale^2) when there are no prompt models
     random_anchors: int = 10
     condition_steps: int = 200
+    new_head: str = "auto"  # auto: when no training zoo had the head's size; always; never
 
     def __post_init__(self) -> None:
         for name, low in (("prompts", 0), ("candidates", 1), ("keep", 1), ("rounds", 1)):
@@ -61,6 +70,20 @@ class UnseenConfig:
             raise ConfigError("prompts", "0 (random latents) or >= 2 (a KDE needs two)", 1)
         if not self.bandwidth > 0:
             raise ConfigError("bandwidth", "a number > 0", self.bandwidth)
+        if self.new_head not in NEW_HEAD:
+            raise ConfigError("new_head", f"one of {', '.join(NEW_HEAD)}", self.new_head)
+
+
+NEW_HEAD = ("auto", "always", "never")
+
+
+def head_seen(encoder, zoo: Zoo) -> bool:  # noqa: ANN001 - a fitted SANE
+    """Whether a zoo the encoder was fitted on had a classifier head of ``zoo``'s size (its
+    last tensor's output dimension); a one-zoo encoder's is the training zoo's."""
+    pool = getattr(encoder, "pool_", None)
+    specs = pool.specs if pool is not None else [encoder.tokenizer_.spec]
+    size = zoo_spec(zoo).tensors[-1].shape[0]
+    return any(spec.tensors[-1].shape[0] == size for spec in specs)
 
 
 def prompt_rows(zoo: Zoo, encoder, n: int, seed: int) -> np.ndarray:  # noqa: ANN001
@@ -92,10 +115,15 @@ def sample_architecture(
         shape = (config.random_anchors, n, encoder.model_config_.latent)
         anchors = rng.normal(0.0, config.random_scale, shape)
     sampler = KDESampler(config.bandwidth, per_token=True)
+    new_head = config.new_head == "always" or (
+        config.new_head == "auto" and not head_seen(encoder, zoo)
+    )
     for _ in range(config.rounds):
         drawn = sampler.sample(anchors, config.candidates, int(rng.integers(2**31)))
         flats = encoder.decode(drawn, zoo)
         nets = load_networks(arch, zoo, flats, splits, config.condition_steps)
+        if new_head:  # decoded weights of a head no zoo had say nothing: start it afresh
+            nets = with_new_head(nets, seed)
         val = np.array([accuracy(net, splits.val_x, splits.val_y) for net in nets])
         best = np.argsort(-val, kind="stable")[: config.keep]
         anchors = drawn[best]
