@@ -652,6 +652,19 @@ cli(
 cli("attach-module-not-found", "--module", "zoo attach {zoo} --module nosuchmod_x:Net")
 
 
+# -- 8c. the commands not met above: each refuses a missing input or a wrong flag --
+cli("presets-unknown-flag", "--family", "zoo presets --family cnn")
+cli("evaluate-zoo-missing", "nozoo", "zoo evaluate {s}/nozoo --quiet")
+cli("evaluate-chunk-zero", "--chunk", "zoo evaluate {zoo} --chunk 0 --quiet")
+cli("export-bad-layout", "--to", "zoo export {zoo} --to onnx --out {s}/e")
+cli("export-out-is-the-zoo", "--out", "zoo export {zoo} --to smallcnn --out {zoo}")
+cli("compare-twin-is-no-twin", "twin", "zoo compare {zoo} {other} --out {s}/c")
+cli("report-run-missing", "norun", "report {s}/norun")
+cli("reproduce-unknown", "nothing-1999", "reproduce nothing-1999 --out {s}/r")
+cli("diagnose-fit-table-missing", "none.csv", "diagnose fit --train {s}/none.csv --out {s}/t.json")
+cli("grids-info-missing", "nogrid", "grids info {s}/nogrid")
+
+
 # -- 8b. every command's --config file: a misspelt key is refused, at the top and in a section --
 CONFIG_COMMANDS = {
     # command -> the rest of its arguments (a config file c.json is added)

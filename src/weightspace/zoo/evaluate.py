@@ -43,8 +43,9 @@ def evaluate_checkpoints(
 ) -> dict[str, np.ndarray]:
     """{metric: (rows,)} of every checkpoint on the attached task; NaN where a row holds no
     weights (an importer marked it bad). ``module``: the user network, as for `Zoo.model`."""
-    if chunk < 1 or image_batch < 1:
-        raise ConfigError("chunk/image_batch", "integers >= 1", (chunk, image_batch))
+    for name, value in (("--chunk", chunk), ("image_batch", image_batch)):
+        if value < 1:
+            raise ConfigError(name, "an integer >= 1", value)
     splits = load_dataset(zoo.dataset).to(device)
     usable = np.flatnonzero(_usable(zoo))
     out = {name: np.full(len(zoo), np.nan) for name in METRICS}
