@@ -20,7 +20,7 @@ import torch
 from weightspace.diagnose import MetricsConfig, Stack
 from weightspace.diagnose.cka import mixup_inputs, seed_cka
 from weightspace.diagnose.connectivity import CurveConfig, mode_connectivity
-from weightspace.diagnose.grid import GridConfig
+from weightspace.diagnose.grid import DiagnosisGridConfig
 from weightspace.diagnose.metrics import final_rows, model_metrics
 from weightspace.zoo import build_model, create_zoo, load_dataset
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--hessian-iters", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=2, help="seed pairs timed for connectivity")
     args = parser.parse_args()
-    grid = GridConfig(seeds=args.models, epochs=3)
+    grid = DiagnosisGridConfig(seeds=args.models, epochs=3)
     with tempfile.TemporaryDirectory() as tmp:
         zoo = create_zoo(grid.cell_config(args.width, 32, 1.0), tmp, progress=False)
         rows = final_rows(zoo)

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from weightspace.powergrid import GridConfig, SimulationConfig, make_grid, node_stability
+from weightspace.powergrid import PowerGridConfig, SimulationConfig, make_grid, node_stability
 from weightspace.powergrid.integrate import StopRule
 
 
@@ -47,7 +47,9 @@ def main() -> None:
         args.nodes, args.grids, args.perturbations = 10, 2, 4
     torch.set_num_threads(1)
     config = SimulationConfig(perturbations=args.perturbations, threads=1)
-    grids = [make_grid(GridConfig(nodes=args.nodes), (args.seed, i)) for i in range(args.grids)]
+    grids = [
+        make_grid(PowerGridConfig(nodes=args.nodes), (args.seed, i)) for i in range(args.grids)
+    ]
     seeds = [(args.seed, i, 1) for i in range(args.grids)]
     cpu = time.process_time()
     reference = node_stability(grids, config, seeds, stop="none")

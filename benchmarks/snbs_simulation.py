@@ -32,7 +32,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from weightspace.powergrid import (
-    GridConfig,
+    PowerGridConfig,
     SimulationConfig,
     TrajectoryResult,
     edge_rhs,
@@ -139,7 +139,9 @@ def main() -> None:
     torch.set_num_threads(1)
     config = SimulationConfig(perturbations=args.perturbations, batch_size=args.batch_size)
     m = args.perturbations
-    grids = [make_grid(GridConfig(nodes=args.nodes), (args.seed, i)) for i in range(args.grids)]
+    grids = [
+        make_grid(PowerGridConfig(nodes=args.nodes), (args.seed, i)) for i in range(args.grids)
+    ]
     seeds = [(args.seed, i, 1) for i in range(args.grids)]
     load = os.getloadavg()[0]
     cpu = time.process_time()

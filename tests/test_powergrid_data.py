@@ -14,10 +14,10 @@ from weightspace.errors import ConfigError, FileFormatError
 from weightspace.powergrid import (
     DatasetConfig,
     GenerateConfig,
-    GridConfig,
     GridTrainConfig,
+    PowerGridConfig,
     SimulationConfig,
-    build_model,
+    build_baseline,
     evaluate_node_regressor,
     fit_node_regressor,
     generate_dataset,
@@ -30,7 +30,7 @@ from weightspace.powergrid import (
 from weightspace.powergrid import dataset as dataset_module
 
 TINY = GenerateConfig(
-    GridConfig(nodes=6),
+    PowerGridConfig(nodes=6),
     SimulationConfig(perturbations=2, t_max=8.0),
     DatasetConfig(grids=4, shard_size=2),
 )
@@ -103,7 +103,7 @@ def _write_zenodo(root, grids: list, snbs: list) -> None:
 
 
 def test_zenodo_reader_on_files_in_the_published_layout(tmp_path):
-    grids = [make_grid(GridConfig(nodes=8), (2, i)) for i in range(12)]
+    grids = [make_grid(PowerGridConfig(nodes=8), (2, i)) for i in range(12)]
     snbs = [np.linspace(0, 1, 8) * (i + 1) / 12 for i in range(12)]
     _write_zenodo(tmp_path / "z", grids, snbs)
     data = read_zenodo(tmp_path / "z")
@@ -129,11 +129,11 @@ def test_training_loop_learns_a_topological_target():
     torch.set_num_threads(1)  # small graphs: one thread is faster on a busy machine
     data = []
     for i in range(60):
-        g = make_grid(GridConfig(nodes=20), (9, i))
+        g = make_grid(PowerGridConfig(nodes=20), (9, i))
         degree = g.adjacency().sum(1)
         data.append(grid_data(g.power, g.edges, 9.0, np.clip(degree / 6, 0, 1)))
     config = GridTrainConfig(epochs=15, lr=3e-3, batch_size=8, hidden=32, layers=2)
-    model = build_model("tag", config)
+    model = build_baseline("tag", config)
     before = evaluate_node_regressor(model, data[50:])["r2"]
     fit_node_regressor(model, data[:40], data[40:50], config)
     after = evaluate_node_regressor(model, data[50:])["r2"]

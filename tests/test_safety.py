@@ -19,7 +19,7 @@ from weightspace.errors import ConfigError, FileFormatError, WeightspaceError
 from weightspace.powergrid import (
     DatasetConfig,
     GenerateConfig,
-    GridConfig,
+    PowerGridConfig,
     SimulationConfig,
     generate_dataset,
     open_grid_dataset,
@@ -29,7 +29,7 @@ from weightspace.zoo import create_zoo, open_zoo
 from weightspace.zoo.imports import Checkpoint, write_zoo
 
 TINY_GRIDS = GenerateConfig(
-    GridConfig(nodes=6),
+    PowerGridConfig(nodes=6),
     SimulationConfig(perturbations=2, t_max=8.0),
     DatasetConfig(grids=4, shard_size=2),
 )
@@ -228,7 +228,7 @@ def test_a_failed_generate_does_not_block_the_corrected_rerun(tmp_path, monkeypa
         raise ConfigError("simulation", "settings the simulator accepts", "these")
 
     monkeypatch.setattr(dataset_module, "simulate_shard", fails)
-    wrong = GenerateConfig(GridConfig(nodes=8), TINY_GRIDS.simulation, TINY_GRIDS.dataset)
+    wrong = GenerateConfig(PowerGridConfig(nodes=8), TINY_GRIDS.simulation, TINY_GRIDS.dataset)
     with pytest.raises(ConfigError):
         generate_dataset(wrong, out, progress=False)
     assert not out.exists()  # nothing left behind

@@ -304,7 +304,7 @@ def sections_from_args(args: argparse.Namespace, sections: Mapping[str, type]) -
     each built by `config_from_args`; a key at the top of the file that names no section (a
     misspelt section, or a setting outside any table) is a `ConfigError`.
 
-        >>> sections_from_args(args, {"grid": GridConfig, "dataset": DatasetConfig})
+        >>> sections_from_args(args, {"grid": PowerGridConfig, "dataset": DatasetConfig})
     """
     path = getattr(args, CONFIG_FLAG, None)
     if path is not None:

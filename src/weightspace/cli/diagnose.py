@@ -11,10 +11,10 @@ from weightspace.config import config_from_args
 
 
 def _grid(args: argparse.Namespace) -> None:
-    from weightspace.diagnose import GridConfig, grid_preset, train_grid
+    from weightspace.diagnose import DiagnosisGridConfig, grid_preset, train_grid
 
     base = grid_preset(args.preset) if args.preset else None
-    config = config_from_args(GridConfig, args, base=base)
+    config = config_from_args(DiagnosisGridConfig, args, base=base)
     cells = train_grid(config, args.out, progress=not args.quiet)
     print(f"wrote {len(cells)} cells of {config.seeds} seeds to {args.out}")
 
@@ -105,7 +105,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     defer(grid, _preset_flag)  # the names and config classes live next to torch code
     grid.add_argument("--out", required=True, help="grid directory (resumed if partial)")
     grid.add_argument("--quiet", action="store_true")
-    config_flags(grid, "weightspace.diagnose:GridConfig")
+    config_flags(grid, "weightspace.diagnose:DiagnosisGridConfig")
     grid.set_defaults(run=_grid)
 
     metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")

@@ -15,12 +15,12 @@ def _generate(args: argparse.Namespace) -> None:
     from weightspace.powergrid import (
         DatasetConfig,
         GenerateConfig,
-        GridConfig,
+        PowerGridConfig,
         SimulationConfig,
         generate_dataset,
     )
 
-    sections = {"grid": GridConfig, "simulation": SimulationConfig, "dataset": DatasetConfig}
+    sections = {"grid": PowerGridConfig, "simulation": SimulationConfig, "dataset": DatasetConfig}
     config = GenerateConfig(**sections_from_args(args, sections))
     check_device(config.simulation.device)  # before anything is written
     dataset = generate_dataset(config, args.out, backend=args.backend, progress=not args.quiet)
@@ -99,7 +99,7 @@ def _model_flag(train: argparse.ArgumentParser) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     grids = group(commands, "grids", "power-grid stability datasets (SNBS) and GNN baselines")
     gen = grids.add_parser("generate", help="simulate a dataset (resumes a partial directory)")
-    for name in ("GridConfig", "SimulationConfig", "DatasetConfig"):
+    for name in ("PowerGridConfig", "SimulationConfig", "DatasetConfig"):
         config_flags(gen, f"weightspace.powergrid.config:{name}")
     gen.add_argument("--out", required=True, help="the dataset directory to write")
     gen.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))

@@ -10,7 +10,7 @@ decision-tree baselines, and the paper's transfer protocols.
 
 from weightspace.diagnose.cka import linear_cka, mixup_inputs
 from weightspace.diagnose.connectivity import CurveConfig, bezier, connectivity_scores
-from weightspace.diagnose.grid import GRID_PRESETS, GridConfig, grid_preset, train_grid
+from weightspace.diagnose.grid import GRID_PRESETS, DiagnosisGridConfig, grid_preset, train_grid
 from weightspace.diagnose.hessian import hessian_metrics, hutchinson_trace, top_eigenvalue
 from weightspace.diagnose.labels import derive_labels
 from weightspace.diagnose.metrics import MetricsConfig, zoo_metrics
@@ -27,7 +27,7 @@ __all__ = [
     "BaselineTree",
     "CurveConfig",
     "EvaluateConfig",
-    "GridConfig",
+    "DiagnosisGridConfig",
     "MDTree",
     "MetricsConfig",
     "Stack",

@@ -21,7 +21,7 @@ CELLS = "cells"
 
 
 @dataclass(frozen=True)
-class GridConfig:
+class DiagnosisGridConfig:
     """A diagnosis grid of a width-scalable CNN ("cnn-w") trained with SGD."""
 
     name: str = "digits-md"
@@ -80,25 +80,25 @@ def cell_name(width: int, batch_size: int, fraction: float) -> str:
     return f"w{width}-bs{batch_size}-d{round(fraction * 100):03d}"
 
 
-_BASE = GridConfig()
+_BASE = DiagnosisGridConfig()
 GRID_PRESETS = {
     "digits-md": _BASE,
-    "digits-md-noisy": GridConfig(name="digits-md-noisy", label_noise=0.1),
+    "digits-md-noisy": DiagnosisGridConfig(name="digits-md-noisy", label_noise=0.1),
     # a few seconds: for tests and a first look
-    "digits-md-tiny": GridConfig(
+    "digits-md-tiny": DiagnosisGridConfig(
         name="digits-md-tiny", widths=(2, 8), batch_sizes=(16, 256), data_fractions=(0.5, 1.0),
         seeds=2, epochs=3,
     ),
 }  # fmt: skip
 
 
-def grid_preset(name: str) -> GridConfig:
+def grid_preset(name: str) -> DiagnosisGridConfig:
     if name not in GRID_PRESETS:
         raise ConfigError("--preset", f"one of {', '.join(GRID_PRESETS)}", name)
     return GRID_PRESETS[name]
 
 
-def train_grid(config: GridConfig, out: str | Path, progress: bool = True) -> list[Path]:
+def train_grid(config: DiagnosisGridConfig, out: str | Path, progress: bool = True) -> list[Path]:
     """Train every cell of the grid into ``out/cells/`` (resuming); returns the cell zoos."""
     out = Path(out)
     if (out / GRID_FILE).exists():

@@ -1,8 +1,8 @@
 """Dynamic stability of synthetic power grids: grids, SNBS simulation, datasets, GNN baselines.
 
-grid = make_grid(GridConfig(nodes=20), seed=(0, 1))
+grid = make_grid(PowerGridConfig(nodes=20), seed=(0, 1))
 (stability,) = node_stability([grid], SimulationConfig(perturbations=200), [(0, 1, 1)])
-dataset = generate_dataset(GenerateConfig(GridConfig(), SimulationConfig(), DatasetConfig()),
+dataset = generate_dataset(GenerateConfig(PowerGridConfig(), SimulationConfig(), DatasetConfig()),
                            "grids20/")
 splits = open_grid_dataset("grids20/").splits()       # or read_zenodo("dataset20/")
 fit_node_regressor(any_module, splits["train"], splits["valid"], GridTrainConfig())
@@ -16,14 +16,14 @@ _EXPORTS = {
     "GraphRegressor": "baselines",
     "MeasuresMLP": "baselines",
     "add_measures": "baselines",
-    "build_model": "baselines",
+    "build_baseline": "baselines",
     "node_measures": "baselines",
     "BASELINES": "config",
     "compare_baselines": "compare",
     "comparison_table": "compare",
     "run_baseline": "compare",
     "DatasetConfig": "config",
-    "GridConfig": "config",
+    "PowerGridConfig": "config",
     "GridTrainConfig": "config",
     "SimulationConfig": "config",
     "GenerateConfig": "dataset",
@@ -65,7 +65,7 @@ __all__ = [
     "GenerateConfig",
     "GraphRegressor",
     "Grid",
-    "GridConfig",
+    "PowerGridConfig",
     "GridDataset",
     "GridTensors",
     "GridTrainConfig",
@@ -76,7 +76,7 @@ __all__ = [
     "StopRule",
     "TrajectoryResult",
     "add_measures",
-    "build_model",
+    "build_baseline",
     "compare_baselines",
     "comparison_table",
     "edge_rhs",

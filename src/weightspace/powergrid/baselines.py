@@ -105,7 +105,7 @@ class MeasuresMLP(nn.Module):
         return torch.sigmoid(self.net(x)).squeeze(-1)
 
 
-def build_model(
+def build_baseline(
     name: str, config: GridTrainConfig, layers: int | None = None, steps: int | None = None
 ) -> nn.Module:
     """A torch model by name (``tag``, ``arma``, ``gcn``, ``sage``, ``mlp`` or ``dbgnn``).

@@ -19,7 +19,7 @@ from weightspace.errors import ConfigError, check_choice
 from weightspace.powergrid.baselines import (
     MeasuresMLP,
     add_measures,
-    build_model,
+    build_baseline,
     fit_measures_regression,
 )
 from weightspace.powergrid.config import BASELINES, GridTrainConfig
@@ -44,7 +44,7 @@ def run_baseline(
 
     ``measures`` is a gradient-boosted regression and ``linear`` a linear regression on the
     network measures; ``mlp`` an MLP on them; the others are GNNs on (P, lines, K).
-    ``layers`` / ``steps``: the DBGNN's depth (see `build_model`).
+    ``layers`` / ``steps``: the DBGNN's depth (see `build_baseline`).
     """
     check_choice("model", name, BASELINES)
     start = time.perf_counter()
@@ -63,7 +63,7 @@ def run_baseline(
         results = {"valid": score(valid), **{k: score(v) for k, v in tests.items()}}
         results["fit"] = {"seconds": time.perf_counter() - start, "best_epoch": 0}
         return results
-    net = build_model(name, config, layers=layers, steps=steps)
+    net = build_baseline(name, config, layers=layers, steps=steps)
     if isinstance(net, MeasuresMLP):
         net.fit_scaler(train)
     fit = fit_node_regressor(net, train, valid, config, log)

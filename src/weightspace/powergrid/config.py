@@ -1,8 +1,9 @@
 """Typed settings of the power-grid stability stages: grids, simulation, datasets, training.
 
-The defaults are the published ones (Schultz, Heitzig & Kurths 2014 for the growth model; Nauck
-et al. 2022, 2023 for the dynamics and single-node basin stability), so ``GridConfig(nodes=20)``
-and ``SimulationConfig()`` describe the grids of the published 20-node dataset.
+The defaults are the published ones (Schultz, Heitzig & Kurths 2014 for the growth model;
+Nauck et al. 2022, 2023 for the dynamics and single-node basin stability), so
+``PowerGridConfig(nodes=20)`` and ``SimulationConfig()`` describe the grids of the published
+20-node dataset.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _share(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
-class GridConfig:
+class PowerGridConfig:
     """A synthetic grid: random growth topology, power injections P = +-1, coupling K."""
 
     nodes: int = field(default=20, metadata={"help": "nodes per grid (even: half produce)"})

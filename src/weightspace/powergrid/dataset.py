@@ -25,7 +25,7 @@ import pyarrow as pa
 import torch
 
 from weightspace.errors import ConfigError, FileFormatError, check_choice
-from weightspace.powergrid.config import DatasetConfig, GridConfig, SimulationConfig
+from weightspace.powergrid.config import DatasetConfig, PowerGridConfig, SimulationConfig
 from weightspace.powergrid.growth import make_grid
 from weightspace.powergrid.reader import (
     FORMAT_VERSION,
@@ -54,7 +54,7 @@ BACKENDS = ("inprocess", "ray")
 class GenerateConfig:
     """Everything that determines a dataset's content."""
 
-    grid: GridConfig
+    grid: PowerGridConfig
     simulation: SimulationConfig
     dataset: DatasetConfig
 
@@ -216,7 +216,7 @@ def generate_dataset(
     """Simulate the dataset ``config`` into ``out`` (resuming a partial run) and open it.
 
     Example:
-        >>> config = GenerateConfig(GridConfig(nodes=20), SimulationConfig(perturbations=200),
+        >>> config = GenerateConfig(PowerGridConfig(nodes=20), SimulationConfig(perturbations=200),
         ...                         DatasetConfig(grids=1000))
         >>> dataset = generate_dataset(config, "grids20/")
     """

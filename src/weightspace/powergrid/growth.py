@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from weightspace.errors import ConfigError
-from weightspace.powergrid.config import GridConfig
+from weightspace.powergrid.config import PowerGridConfig
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ def _initial_tree(pos: np.ndarray, n0: int) -> list[set[int]]:
     return neighbours
 
 
-def grow_topology(config: GridConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def grow_topology(
+    config: PowerGridConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions (n, 2) and undirected lines (E, 2) of one random-growth grid."""
     n = config.nodes
     pos = np.empty((n, 2))
@@ -167,11 +169,11 @@ def fixed_point(
     return theta
 
 
-def make_grid(config: GridConfig, seed: int | tuple[int, ...]) -> Grid:
+def make_grid(config: PowerGridConfig, seed: int | tuple[int, ...]) -> Grid:
     """Draw one grid; the same ``config`` and ``seed`` give the same grid.
 
     Example:
-        >>> grid = make_grid(GridConfig(nodes=20), seed=(0, 7))
+        >>> grid = make_grid(PowerGridConfig(nodes=20), seed=(0, 7))
         >>> grid.edges.shape  # (E, 2), E about 27 for 20 nodes
     """
     seeds = (seed,) if isinstance(seed, int) else tuple(seed)

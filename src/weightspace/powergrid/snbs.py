@@ -51,7 +51,7 @@ def node_stability(
     default ``dwell``).
 
     Example:
-        >>> grid = make_grid(GridConfig(nodes=20), seed=(0, 0))
+        >>> grid = make_grid(PowerGridConfig(nodes=20), seed=(0, 0))
         >>> (result,) = node_stability([grid], SimulationConfig(perturbations=100), [(0, 0, 1)])
         >>> result.snbs.shape  # (20,)
     """

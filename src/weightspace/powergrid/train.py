@@ -75,7 +75,7 @@ def fit_node_regressor(
     are restored.
 
     Example:
-        >>> model = build_model("arma", GridTrainConfig())
+        >>> model = build_baseline("arma", GridTrainConfig())
         >>> result = fit_node_regressor(model, splits["train"], splits["valid"], GridTrainConfig())
     """
     if config.device == "cuda" and not torch.cuda.is_available():
