@@ -82,7 +82,7 @@ def test_resume_after_interruption_gives_identical_data(tiny, tmp_path, monkeypa
         assert a["sha256"] == b["sha256"]
     # a different config refuses the partial directory instead of mixing data
     other = GenerateConfig(TINY.grid, SimulationConfig(perturbations=3), TINY.dataset)
-    with pytest.raises(ConfigError, match="another config"):
+    with pytest.raises(ConfigError, match="different config"):
         generate_dataset(other, out, progress=False)
 
 

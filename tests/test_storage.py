@@ -263,3 +263,23 @@ def test_diverged_models_and_chosen_checkpoint_epochs_map_rows_to_their_weights(
                 state = zoo.state_dicts([int(rows[0])])[0]
                 for key, value in state.items():
                     assert torch.equal(value, kept.weights[key][i, j])
+
+
+def test_claim_run_dir_resumes_its_own_run_and_refuses_anything_else(tmp_path):
+    from weightspace.storage import claim_run_dir
+
+    out = tmp_path / "run"
+    stamp = {"config": {"a": 1}}
+    assert claim_run_dir(out, "progress.json", stamp, "thing") is True  # new: claimed
+    assert claim_run_dir(out, "progress.json", stamp, "thing") is False  # same: resumed
+    other = {"config": {"a": 2}}
+    with pytest.raises(ConfigError, match="partial thing of the same config"):
+        claim_run_dir(out, "progress.json", other, "thing")
+    assert claim_run_dir(out, "progress.json", other, "thing", lambda: True) is True
+    assert json.loads((out / "progress.json").read_text()) == other  # restarted as asked
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="empty or new"):
+        claim_run_dir(mine, "progress.json", stamp, "thing", lambda: True)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

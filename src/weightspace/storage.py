@@ -227,3 +227,38 @@ def software_versions() -> dict[str, str]:
         "python": platform.python_version(),
         "pyarrow": pa.__version__,
     }
+
+
+def claim_run_dir(
+    out: Path,
+    progress: str,
+    stamp: dict[str, Any],
+    what: str,
+    replaceable: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Make ``out`` the directory of a run described by ``stamp["config"]``: a new or empty
+    directory gets the ``progress`` file (``stamp``) and True; a partial run of the same
+    config is resumed (False); anything else is refused, naming ``what`` the run makes,
+    unless ``replaceable()`` says the other run left nothing worth keeping (then it is
+    restarted with this config). A user's folder is never taken over."""
+    path = out / progress
+    if path.is_file():
+        recorded = read_json(path, f"{what} progress file", f"Is this a {what} directory?")
+        if recorded.get("config") == stamp["config"]:
+            return False
+        if not replaceable():
+            raise ConfigError(
+                "--out",
+                f"a new directory, or one holding a partial {what} of the same config",
+                str(out),
+                f"This directory holds a {what} of a different config: choose another --out",
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(
+            "--out",
+            f"an empty or new directory (or a partial {what} to resume)",
+            str(out),
+            "Choose another --out, or remove the directory",
+        )
+    atomic_write_json(path, stamp)
+    return True

@@ -38,6 +38,7 @@ from weightspace.powergrid.snbs import node_stability
 from weightspace.storage import (
     SHARDS,
     atomic_write_json,
+    claim_run_dir,
     finished_shard,
     read_json,
     sha256_file,
@@ -117,27 +118,8 @@ def _prepare(out: Path, config: GenerateConfig) -> bool:
     """Check ``out`` can take this dataset; True when this call wrote its progress file."""
     if out.exists() and not out.is_dir():
         raise FileFormatError(out, "exists and is not a directory", "Choose another --out")
-    progress = out / PROGRESS
-    if progress.exists():
-        recorded = read_json(progress, "progress file", "Is this a grid dataset directory?")
-        if recorded.get("config") == config.content_dict():
-            return False
-        if not _only_unfinished(out):
-            raise ConfigError(
-                "--out",
-                "a new directory, or a partial dataset of the same config",
-                str(out),
-                "This directory holds a dataset of another config: choose another --out",
-            )
-    elif out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            "--out",
-            "an empty or new directory (or a partial dataset to resume)",
-            str(out),
-            "Choose another --out, or remove the directory",
-        )
-    atomic_write_json(progress, {"format_version": FORMAT_VERSION, "config": config.content_dict()})
-    return True
+    stamp = {"format_version": FORMAT_VERSION, "config": config.content_dict()}
+    return claim_run_dir(out, PROGRESS, stamp, "grid dataset", lambda: _only_unfinished(out))
 
 
 # what `write_shard` leaves of a shard it did not finish: its weights, without its rows

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from weightspace.errors import ConfigError, ZooFormatError, check_choice
+from weightspace.storage import claim_run_dir
 from weightspace.zoo.architectures import PARK_DEFAULTS, PARK_STAGES
 from weightspace.zoo.config import ZooConfig
 from weightspace.zoo.reader import Zoo, open_zoo
@@ -219,25 +220,7 @@ def is_park(path: str | Path) -> bool:
 def _prepare(out: Path, config: ParkConfig) -> None:
     """``out`` is new, empty, or a (partial) park of this same config; else refuse."""
     check_output_dir(out, "--out")
-    progress = out / PARK_PROGRESS
-    if progress.is_file():
-        recorded = read_json(progress, "park progress file").get("config")
-        if recorded != config.to_dict():
-            raise ConfigError(
-                "--out",
-                "a new directory, or one holding a partial park of the same config",
-                str(out),
-                "This directory holds a park of a different config: choose another --out",
-            )
-        return
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            "--out",
-            "an empty or new directory (or a partial park to resume)",
-            str(out),
-            "Choose another --out, or remove the directory",
-        )
-    atomic_write_json(progress, {"format": PARK_FORMAT, "config": config.to_dict()})
+    claim_run_dir(out, PARK_PROGRESS, {"format": PARK_FORMAT, "config": config.to_dict()}, "park")
 
 
 def create_park(
