@@ -37,7 +37,7 @@ def _fit(args: argparse.Namespace) -> None:
             flag = "--" + next(iter(changes))
             raise ConfigError(flag, "only with --model sane", args.model)
         config = replace(kind.presets[args.preset], **changes)
-    zoos = zoo_paths(args.zoo, held_out=args.include_held_out)
+    zoos, _ = open_zoos(args.zoo, held_out=args.include_held_out)
     init_from_env()
     encoder = kind(args.preset, config=config, train=train, out=args.out).fit(
         zoos if len(zoos) > 1 else zoos[0]
@@ -49,33 +49,34 @@ def _fit(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}")
 
 
-def zoo_paths(values: list[str], held_out: bool = True) -> list[str]:
-    """The zoos of ``--zoo`` given once or more; a park directory stands for its members (all
-    of them, or with ``held_out=False`` all but its suggested held-out ones)."""
+def open_zoos(values: list[str], held_out: bool = True) -> tuple[list, list[str]]:
+    """The zoos of ``--zoo`` given once or more, each opened (and verified) once, and the
+    names a park suggests holding out; a park stands for its members (all of them, or with
+    ``held_out=False`` all but its suggested held-out ones)."""
+    from weightspace.zoo import open_zoo
     from weightspace.zoo.park import is_park, open_park
 
-    paths = []
+    zoos, held = [], []
     for value in values:
         if is_park(value):
             park = open_park(value)
-            keep = [m for m in park.members if held_out or m.name not in park.held_out]
-            paths += [str(m.zoo.root) for m in keep]
+            held += list(park.held_out)
+            zoos += [m.zoo for m in park.members if held_out or m.name not in park.held_out]
         else:
-            paths.append(value)
-    return paths
+            zoos.append(open_zoo(value))
+    return zoos, held
 
 
 def _embed(args: argparse.Namespace) -> None:
     import numpy as np
 
     from weightspace.encoders import check_pooling, load_encoder, write_embeddings
-    from weightspace.zoo import open_zoo
     from weightspace.zoo.storage import check_output_file
 
     out = check_output_file(args.out, "--out", args.overwrite, inputs=(*args.zoo, args.model))
     encoder = load_encoder(args.model)
     check_pooling(encoder, args.pooling)
-    zoos = [open_zoo(p) for p in zoo_paths(args.zoo)]
+    zoos, _ = open_zoos(args.zoo)
     embeddings = np.concatenate([encoder.transform(z, pooling=args.pooling) for z in zoos])
     write_embeddings(out, zoos if len(zoos) > 1 else zoos[0], embeddings)
     where = f" of {len(zoos)} zoos" if len(zoos) > 1 else ""

@@ -29,7 +29,6 @@ def _probe(args: argparse.Namespace) -> None:
         WeightWatcherFeatures,
     )
     from weightspace.probe.run import probe_splits, run_probes
-    from weightspace.zoo import open_zoo
     from weightspace.zoo.storage import atomic_write_bytes, check_output_file
 
     # -- checked before any probing (issue 15): outputs that would destroy a file, options
@@ -40,12 +39,12 @@ def _probe(args: argparse.Namespace) -> None:
             check_output_file(getattr(args, flag), f"--{flag}", args.overwrite, inputs)
     if args.split_seed < 0:  # numpy's generators refuse negative seeds
         raise ConfigError("--split-seed", "an integer >= 0", args.split_seed)
-    from weightspace.cli.encoders import zoo_paths
+    from weightspace.cli.encoders import open_zoos
 
-    paths = zoo_paths(args.zoo)
-    if len(paths) > 1 or args.held_out:
-        return _probe_across(args, paths)
-    zoo = open_zoo(paths[0])
+    zoos, suggested = open_zoos(args.zoo)
+    if len(zoos) > 1 or args.held_out:
+        return _probe_across(args, zoos, suggested)
+    zoo = zoos[0]
     zoo.check_epochs(args.zoo_epochs, "--zoo-epochs")
     # -- end of the issue-15 checks
     methods = [FlatWeights(), WeightStatistics()]
@@ -78,26 +77,19 @@ def _probe(args: argparse.Namespace) -> None:
         first.plot(args.plot)
 
 
-def _probe_across(args: argparse.Namespace, paths: list[str]) -> None:
+def _probe_across(args: argparse.Namespace, zoos: list, suggested: list[str]) -> None:
     """Several zoos (or a park): one probe of test accuracy across architectures, scored on the
-    seen zoos' test splits and on the held-out zoos."""
+    seen zoos' test splits and on the held-out zoos (``--held-out``, else ``suggested``)."""
     from weightspace.encoders import check_pooling, load_encoder
     from weightspace.probe.across import CrossArchWeightWatcher
     from weightspace.probe.features import CrossArchStatistics
     from weightspace.reproduce.across import SANEFeatures, park_parts, probe_markdown, probe_table
-    from weightspace.zoo import open_zoo
-    from weightspace.zoo.park import is_park, open_park
     from weightspace.zoo.storage import atomic_write_bytes
 
     for flag in ("csv", "plot"):
         if getattr(args, flag):
             raise ConfigError(f"--{flag}", "one zoo (several zoos print one table)", flag)
-    zoos = [open_zoo(p) for p in paths]
-    held = list(args.held_out or [])
-    if not held:  # a park names its suggested held-out members
-        for value in args.zoo:
-            if is_park(value):
-                held += list(open_park(value).held_out)
+    held = list(args.held_out or suggested)  # a park names its suggested held-out members
     names = [z.name for z in zoos]
     for name in held:
         if name not in names:
