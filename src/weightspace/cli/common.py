@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from weightspace.config import add_config_arguments, show_default
-from weightspace.errors import DeviceError
 
 _PENDING = "_weightspace_pending"
 # SANE's poolings of token latents (`weightspace.models.sane.POOLINGS`, which imports torch;
@@ -96,18 +95,8 @@ def check_device(device: str, flag: str = "--device") -> None:
     """Refuse a device this machine does not have (``cuda``, ``cuda:N``, ``mps``) with one
     line, before the command writes anything; ``auto`` and ``cpu`` always pass. Run it at the
     start of a command's run function: it imports torch, which parsing must not."""
-    if device != "mps" and device != "cuda" and not device.startswith("cuda:"):
+    if device in ("auto", "cpu"):
         return
-    import torch
+    from weightspace.devices import resolve_device
 
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise DeviceError(flag, device, "no MPS device here")
-        return
-    if not torch.cuda.is_available():
-        raise DeviceError(flag, device, "no CUDA device here")
-    index = device.partition(":")[2]
-    count = torch.cuda.device_count()
-    if index.isdigit() and int(index) >= count:
-        raise DeviceError(flag, device, f"no CUDA device {index} here ({count} visible)")
+    resolve_device(device, flag)

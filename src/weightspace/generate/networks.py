@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightspace.errors import ConfigError
+from weightspace.fitting import FitSettings, fit
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
 
@@ -52,19 +53,22 @@ def finetune(
     batch_size: int = 32,
     seed: int = 0,
 ) -> list[float]:
-    """Test accuracy before and after each of ``epochs`` epochs of Adam on the training split."""
+    """Test accuracy before and after each of ``epochs`` epochs of Adam on the training split
+    (the package's fitting loop, `weightspace.fitting.fit`, without validation)."""
     gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     curve = [accuracy(net, splits.test_x, splits.test_y)]
-    for _ in range(epochs):
-        net.train()
-        order = torch.randperm(len(splits.train_y), generator=gen)
-        for index in order.split(batch_size):
-            loss = F.cross_entropy(net(splits.train_x[index]), splits.train_y[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        curve.append(accuracy(net, splits.test_x, splits.test_y))
+
+    def batches(_epoch: int) -> tuple[torch.Tensor, ...]:
+        return torch.randperm(len(splits.train_y), generator=gen).split(batch_size)
+
+    def loss(model: nn.Module, index: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(splits.train_x[index]), splits.train_y[index])
+
+    def tested(model: nn.Module, _entry: dict) -> None:
+        curve.append(accuracy(model, splits.test_x, splits.test_y))
+
+    if epochs:
+        fit(net, loss, batches, FitSettings(epochs=epochs, lr=lr), after_epoch=tested)
     return curve
 
 

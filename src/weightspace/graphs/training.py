@@ -1,12 +1,10 @@
-"""One small training loop for the graph models of this package (weight graphs, long range).
-
-The model holds no optimizer; this loop does: shuffle -> forward/backward -> clip -> step, the
-loss on the validation items after every epoch, and the weights of the best epoch restored.
+"""Training of the graph models of this package (weight graphs, long range) on items (indices
+into their graphs), with the package's fitting loop: shuffle -> forward/backward -> clip -> step,
+the loss on the validation items after every epoch, and the weights of the best epoch restored.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +13,7 @@ import torch
 from torch import nn
 
 from weightspace.errors import ConfigError
+from weightspace.fitting import FitSettings, fit
 
 # a batch of item indices -> the model's loss on them (a scalar tensor)
 LossFn = Callable[[nn.Module, np.ndarray], torch.Tensor]
@@ -42,32 +41,29 @@ def fit_model(
 ) -> list[dict[str, float]]:
     """Train ``model`` in place on items ``train``; keep the weights with the lowest val loss.
 
-    Returns the history, one ``{"epoch", "train", "val"}`` per epoch.
+    The package's fitting loop (`weightspace.fitting.fit`) with AdamW, a gradient clip of 1 (deep
+    recurrences spike early) and early stopping. Returns the history, one ``{"epoch", "train",
+    "val"}`` per epoch.
     """
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    best, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
+    settings = FitSettings(
+        epochs=config.epochs,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        optimizer="adamw",
+        clip=1.0,
+        patience=config.patience,
+        monitor="val",
+    )
+
+    def batches(_epoch: int) -> list[np.ndarray]:
         order = rng.permutation(train)
-        total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            value = loss(model, order[start : start + config.batch_size])
-            value.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # deep recurrences spike early
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            total += value.item() * len(order[start : start + config.batch_size])
-        val_loss = evaluate_loss(model, loss, val, config.batch_size)
-        history.append({"epoch": epoch, "train": total / len(order), "val": val_loss})
-        if val_loss < best:
-            best, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= config.patience:
-            break
-    model.load_state_dict(best_state)
-    model.eval()
-    return history
+        return [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+
+    def validate(fitted: nn.Module) -> dict[str, float]:
+        return {"val": evaluate_loss(fitted, loss, val, config.batch_size)}
+
+    return fit(model, loss, batches, settings, validate).history
 
 
 @torch.no_grad()

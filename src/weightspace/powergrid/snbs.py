@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from weightspace.devices import resolve_device
 from weightspace.errors import ConfigError
 from weightspace.powergrid.config import SimulationConfig
 from weightspace.powergrid.dynamics import GridTensors, perturbed_states
@@ -29,12 +30,6 @@ class NodeStability:
     survivability: np.ndarray
     returned: np.ndarray
     mean_t_final: float
-
-
-def _device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", "cpu (no CUDA device is visible)", name)
-    return torch.device(name)
 
 
 def node_stability(
@@ -61,7 +56,7 @@ def node_stability(
         raise ConfigError(
             "grids", "grids of one size per call", sorted({len(g.power) for g in grids})
         )
-    device = _device(config.device)
+    device = resolve_device(config.device, "device")
     m = config.perturbations
     states, index = [], []
     for i, (grid, seed) in enumerate(zip(grids, seeds, strict=True)):

@@ -7,8 +7,6 @@ coefficient of determination), the share of nodes predicted within 0.1, and the 
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from weightspace.devices import resolve_device
 from weightspace.errors import ConfigError
+from weightspace.fitting import FitSettings, fit
 from weightspace.powergrid.config import GridTrainConfig
 
 
@@ -78,34 +78,38 @@ def fit_node_regressor(
         >>> model = build_baseline("arma", GridTrainConfig())
         >>> result = fit_node_regressor(model, splits["train"], splits["valid"], GridTrainConfig())
     """
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", "cpu (no CUDA device is visible)", config.device)
+    resolve_device(config.device, "device")
     torch.manual_seed(config.seed)
-    model.to(config.device)
-    optimizer = torch.optim.Adam(model.parameters(), config.lr, weight_decay=config.weight_decay)
     loader = _loader(train, config.batch_size, True, config.seed)
-    best, best_state, best_epoch = np.inf, copy.deepcopy(model.state_dict()), 0
-    history, start = [], time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total, nodes = 0.0, 0
-        for batch in loader:
-            batch = batch.to(config.device)
-            loss = nn.functional.mse_loss(model(batch).reshape(-1), batch.y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total, nodes = total + loss.item() * batch.num_nodes, nodes + batch.num_nodes
-        if epoch % config.eval_every and epoch != config.epochs:
-            continue
-        metrics = evaluate_node_regressor(model, valid, device=config.device)
-        entry = {"epoch": epoch, "train_mse": total / nodes, **metrics}
-        history.append(entry)
-        if log is not None:
-            log(entry)
-        if metrics["mse"] < best or not history[:-1]:
-            best, best_epoch = metrics["mse"], epoch
-            best_state = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    best_valid = next(h for h in history if h["epoch"] == best_epoch) if history else {}
-    return FitResult(best_epoch, best_valid, history, time.perf_counter() - start)
+    settings = FitSettings(
+        epochs=config.epochs,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        validate_every=config.eval_every,
+        monitor="mse",
+        device=config.device,
+    )
+
+    def loss(fitted: nn.Module, batch) -> torch.Tensor:  # noqa: ANN001
+        batch = batch.to(config.device)
+        return nn.functional.mse_loss(fitted(batch).reshape(-1), batch.y)
+
+    def validated(fitted: nn.Module, entry: dict[str, float]) -> None:
+        if "mse" in entry:  # a validated epoch
+            metrics = {k: v for k, v in entry.items() if k not in ("epoch", "train")}
+            history.append({"epoch": entry["epoch"], "train_mse": entry["train"], **metrics})
+            if log is not None:
+                log(history[-1])
+
+    history: list[dict[str, float]] = []
+    fitted = fit(
+        model,
+        loss,
+        lambda _epoch: loader,
+        settings,
+        validate=lambda m: evaluate_node_regressor(m, valid, device=config.device),
+        size=lambda batch: batch.num_nodes,
+        after_epoch=validated,
+    )
+    best_valid = next((h for h in history if h["epoch"] == fitted.best_epoch), {})
+    return FitResult(fitted.best_epoch, best_valid, history, fitted.seconds)

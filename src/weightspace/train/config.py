@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from weightspace.config import coerce, from_mapping
+from weightspace.devices import resolve_device
 from weightspace.errors import ConfigError, check_choice
 from weightspace.tokens.dataset import SplitConfig
 from weightspace.train.checkpoint import STATE
@@ -139,14 +140,8 @@ class TrainConfig:
         return from_mapping(cls, raw, where="train config")
 
     def resolve_device(self) -> torch.device:
-        """The device to train on; a CUDA device that is not there is a `ConfigError`."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError("device", "cpu or auto (no CUDA device is visible)", self.device)
-        if self.device == "mps" and not torch.backends.mps.is_available():
-            raise ConfigError("device", "cpu or auto (no MPS device is visible)", self.device)
-        return torch.device(self.device)
+        """The device to train on; one that is not there is a `DeviceError`."""
+        return resolve_device(self.device, "device")
 
 
 @functools.cache

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from weightspace.devices import resolve_device
 from weightspace.errors import ConfigError, ZooFormatError, check_choice
 from weightspace.zoo.architectures import build_model
 from weightspace.zoo.config import ZooConfig
@@ -277,9 +278,7 @@ def create_zoo(
         >>> zoo = create_zoo(preset("digits-tiny"), "zoo/")
     """
     check_choice("backend", backend, BACKENDS)
-    check_choice("device", device, ("cpu", "cuda"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", "cpu (no CUDA device is visible)", device)
+    resolve_device(device)
     out = Path(out)
     resume = _prepare_directory(out, config)
     # validate everything before the first write: a failed start leaves nothing behind
