@@ -661,6 +661,14 @@ cli("export-out-is-the-zoo", "--out", "zoo export {zoo} --to smallcnn --out {zoo
 cli("compare-twin-is-no-twin", "twin", "zoo compare {zoo} {other} --out {s}/c")
 cli("report-run-missing", "norun", "report {s}/norun")
 cli("reproduce-unknown", "nothing-1999", "reproduce nothing-1999 --out {s}/r")
+cli("reproduce-zoo-twins", "--zoo", "reproduce twins-2023 --zoo {zoo} --out {s}/r")
+cli("reproduce-zoo-missing", "nozoo", "reproduce sane-2024 --zoo {s}/nozoo --out {s}/r")
+cli(
+    "reproduce-zoo-epochs-absent",
+    "--zoo-epochs",
+    "reproduce sane-2024 --zoo {zoo} --zoo-epochs 99 --out {s}/r",
+)
+cli("reproduce-zoo-epochs-alone", "--zoo-epochs", "reproduce sane-2024 --zoo-epochs 1 --out {s}/r")
 cli("diagnose-fit-table-missing", "none.csv", "diagnose fit --train {s}/none.csv --out {s}/t.json")
 cli("grids-info-missing", "nogrid", "grids info {s}/nogrid")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 
 from weightspace.cli import main
 from weightspace.errors import ConfigError
 from weightspace.reproduce import REGISTRY, Result, Row, get, register
+from weightspace.reproduce.findings import Given, fitted_encoder
 from weightspace.reproduce.registry import markdown
 
 SEEDS = ("hyperreps-2021", "generative-2022", "sane-2024", "behaviour-2025")
@@ -18,6 +21,12 @@ def fake_finding(out, quick=False, log=print):  # noqa: ANN001, ANN201
     """A stand-in runner: writes a file, returns one row (registered by name in a test)."""
     (out / "ran.txt").write_text(f"quick={quick}")
     return Result([Row("answer", "42", 41.5, 40.0, 43.0, "close")], notes=["a note"])
+
+
+def fake_on_zoo(out, quick=False, log=print, given=None):  # noqa: ANN001, ANN201
+    """A stand-in runner that also runs on a given zoo: records which zoo and epochs it got."""
+    (out / "ran.txt").write_text(f"zoo={given.zoo.name if given else None} epochs={given.epochs}")
+    return Result([Row("answer", "42", 41.5)])
 
 
 def test_list_names_every_seed_reproduction(capsys):
@@ -40,6 +49,61 @@ def test_registering_is_one_line_and_runs_through_the_cli(tmp_path, capsys):
             register("fake-2099", "again", "x", "m:f")
     finally:
         REGISTRY.pop("fake-2099")
+
+
+def test_a_reproduction_runs_on_a_given_zoo_and_says_so(tmp_path, capsys, monkeypatch):
+    from weightspace.zoo.create import create_zoo
+
+    zoo = create_zoo(tiny_config(), tmp_path / "myzoo", progress=False)
+    monkeypatch.chdir(tmp_path)
+    register("fake-zoo-2099", "Nobody 2099", "a claim", f"{__name__}:fake_on_zoo", takes_zoo=True)
+    try:
+        argv = ["reproduce", "fake-zoo-2099", "--quiet", "--zoo", str(zoo.root)]
+        assert main([*argv, "--zoo-epochs", "0", "2"]) == 0
+        out = tmp_path / "runs/reproduce/fake-zoo-2099-on-myzoo"  # not the digits run's folder
+        assert (out / "ran.txt").read_text() == "zoo=myzoo epochs=(0, 2)"
+        text = capsys.readouterr().out
+        assert f"--zoo {zoo.root} --zoo-epochs 0 2    wall time" in text
+    finally:
+        REGISTRY.pop("fake-zoo-2099")
+
+
+def test_the_reproductions_that_train_their_own_zoos_refuse_a_given_one():
+    get("sane-2024")  # fills the registry
+    takes = {name for name, r in REGISTRY.items() if r.takes_zoo}
+    assert takes == set(SEEDS)
+    for name in ("twins-2023", "sane-2024-across"):
+        with pytest.raises(ConfigError, match="--zoo"):
+            get(name).run(Path("unused"), quick=True, given=Given(Path("z")))
+
+
+def test_a_fitted_encoder_is_reused_only_for_the_same_zoo_content_and_settings(tmp_path):
+    from weightspace.encoders import HyperRep
+    from weightspace.train.trainer import TrainConfig
+    from weightspace.zoo.create import create_zoo
+
+    a = create_zoo(tiny_config(), tmp_path / "a", progress=False)
+    b = create_zoo(tiny_config(lr=[1e-2, 3e-2]), tmp_path / "b", progress=False)
+    made = []
+
+    def make(epochs: int = 1):  # noqa: ANN202
+        made.append(epochs)
+        return HyperRep("tiny", train=TrainConfig(epochs=epochs, progress=False))
+
+    quiet = lambda _: None  # noqa: E731
+    first = fitted_encoder(tmp_path / "run", "ae", a, make, quiet)
+    again = fitted_encoder(tmp_path / "run", "ae", a, make, quiet)
+    assert made == [1, 1] and again.history_ == first.history_  # loaded, not refitted
+    trained = (tmp_path / "run/ae/model.safetensors").stat().st_mtime_ns
+    fitted_encoder(tmp_path / "run", "ae", a, make, quiet)
+    assert (tmp_path / "run/ae/model.safetensors").stat().st_mtime_ns == trained
+    messages = []
+    fitted_encoder(tmp_path / "run", "ae", b, make, messages.append)  # another zoo: refitted
+    assert any("another zoo" in m for m in messages)
+    assert (tmp_path / "run/ae/model.safetensors").stat().st_mtime_ns != trained
+    messages.clear()
+    fitted_encoder(tmp_path / "run", "ae", b, lambda: make(2), messages.append)  # other settings
+    assert any("other settings" in m for m in messages)
 
 
 def test_unknown_or_missing_name_is_a_clear_error(capsys):
@@ -126,6 +190,31 @@ def test_quick_sane_2024_and_behaviour_2025_end_to_end(tmp_path, capsys):
     row = next(line for line in text.splitlines() if "agreement with originals, SANE + b" in line)
     low = float(row.split("[")[1].split(",")[0])
     assert low > 0.1, row
+
+
+@pytest.mark.slow
+def test_quick_hyperreps_2021_on_a_given_zoo_trains_and_probes_only_its_epochs(tmp_path, capsys):
+    """``--zoo`` swaps the digits zoo for the user's: 24 models, each its own seed, probed on
+    the checkpoints of the epochs asked for, and the encoders trained on exactly those."""
+    import json
+
+    from weightspace.zoo.create import create_zoo
+
+    config = tiny_config(lr=[3e-3], seeds=24, random_seeds=True, epochs=3, shard_size=8)
+    zoo = create_zoo(config, tmp_path / "given", progress=False)
+    out = tmp_path / "r"
+    argv = ["reproduce", "hyperreps-2021", "--quick", "--quiet", "--out", str(out)]
+    assert main([*argv, "--zoo", str(zoo.root), "--zoo-epochs", "1", "3"]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "setup: 24 models of tiny, grouped by seed, init split" in text
+        and "--zoo-epochs 1 3" in text
+    )
+    assert not (out / "zoo").exists()  # no digits zoo trained
+    for name in ("hyperrep", "hyperrep-no-permutation"):
+        assert json.loads((out / name / "config.json").read_text())["train"]["zoo_epochs"] == [1, 3]
+    # 24 models x 2 epochs; the test split's models each contribute 2 checkpoints
+    assert "| test_acc R², s(W) |" in text
 
 
 def test_a_users_reproduction_md_is_never_replaced_but_our_own_is(tmp_path, capsys):

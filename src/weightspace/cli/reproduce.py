@@ -23,7 +23,11 @@ def _reproduce(args: argparse.Namespace) -> None:
             "NAME", "a reproduction name or --list", None, "weightspace reproduce --list"
         )
     reproduction = get(args.name)
-    out = Path(args.out or f"runs/reproduce/{args.name}{'-quick' if args.quick else ''}")
+    given = _given(reproduction, args)
+    default = f"runs/reproduce/{args.name}{'-quick' if args.quick else ''}"
+    if given is not None:
+        default += f"-on-{Path(args.zoo).resolve().name}"
+    out = Path(args.out or default)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", "a directory", str(out))
     report = out / "reproduction.md"
@@ -37,13 +41,34 @@ def _reproduce(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     start = time.perf_counter()
-    result = reproduction.run(out, quick=args.quick, log=log)
+    result = reproduction.run(out, quick=args.quick, log=log, given=given)
     wall = time.perf_counter() - start
     command = f"weightspace reproduce {shlex.quote(args.name)}" + " --quick" * args.quick
+    if given is not None:
+        command += f" --zoo {shlex.quote(args.zoo)}"
+        command += " --zoo-epochs " + " ".join(map(str, given.epochs)) if given.epochs else ""
     command += f" --out {shlex.quote(str(out))}" if args.out else ""
     text = markdown(result, reproduction, command, wall)
     atomic_write_bytes(out / "reproduction.md", text.encode())
     print(text)
+
+
+def _given(reproduction, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The user's zoo (``--zoo``, ``--zoo-epochs``) as a `findings.Given`, checked before anything
+    is written: the reproduction runs on given zoos, the folder is a zoo, it has those epochs."""
+    if args.zoo is None:
+        if args.zoo_epochs is not None:
+            raise ConfigError(
+                "--zoo-epochs", "--zoo as well", args.zoo_epochs, "Give the zoo: --zoo DIR"
+            )
+        return None
+    from weightspace.reproduce.findings import Given
+    from weightspace.zoo.reader import open_zoo
+
+    reproduction.check_takes_zoo()
+    epochs = tuple(args.zoo_epochs) if args.zoo_epochs else None
+    open_zoo(args.zoo, verify=False).check_epochs(epochs, "--zoo-epochs")
+    return Given(Path(args.zoo), epochs)
 
 
 def _written_by_us(report: Path) -> bool:
@@ -62,6 +87,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--list", action="store_true", help="list the reproductions")
     parser.add_argument("--quick", action="store_true", help="a small run (about a minute)")
     parser.add_argument("--out", help="run directory (default runs/reproduce/NAME; reused)")
+    parser.add_argument(
+        "--zoo",
+        metavar="DIR",
+        help="run on this zoo instead of training a digits zoo (hyperreps-2021, "
+        "generative-2022, sane-2024, behaviour-2025); default --out then "
+        "runs/reproduce/NAME-on-ZOO",
+    )
+    parser.add_argument(
+        "--zoo-epochs",
+        type=int,
+        nargs="+",
+        metavar="EPOCH",
+        help="with --zoo: train the encoders on, and probe, only these epochs' checkpoints",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a reproduction.md not written here"

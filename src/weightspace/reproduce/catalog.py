@@ -8,6 +8,7 @@ register(
     "a learned hyper-representation predicts test accuracy, epoch and generalization gap "
     "better than the weights (W) or their statistics (s(W))",
     "weightspace.reproduce.findings:hyperreps_2021",
+    takes_zoo=True,
 )
 register(
     "generative-2022",
@@ -15,12 +16,14 @@ register(
     "networks sampled from a KDE over the best models' embeddings work zero-shot far above "
     "random initialization, and fine-tune faster",
     "weightspace.reproduce.findings:generative_2022",
+    takes_zoo=True,
 )
 register(
     "sane-2024",
     "Schürholt et al., ICML 2024, Towards scalable and versatile weight space learning (SANE)",
     "SANE's embeddings predict model accuracy (R² ≈ 0.96 over CNN zoos)",
     "weightspace.reproduce.findings:sane_2024",
+    takes_zoo=True,
 )
 register(
     "behaviour-2025",
@@ -28,6 +31,7 @@ register(
     "adding a behavioural loss makes reconstructed models agree with the originals far more "
     "often, and embeddings predict accuracy better",
     "weightspace.reproduce.findings:behaviour_2025",
+    takes_zoo=True,
 )
 register(
     "twins-2023",

@@ -10,7 +10,9 @@ of 64 (``--quick``) or 128 models, so the numbers are comparable in direction, n
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +24,12 @@ from weightspace.probe.report import ProbeReport
 from weightspace.probe.run import run_probes
 from weightspace.reproduce.registry import Result, Row, judge
 from weightspace.stats import HIGHER, Estimate, mean_estimate, paired_estimate, two_sample_estimate
+from weightspace.storage import atomic_write_json, read_json
+from weightspace.train.config import fingerprint
 from weightspace.train.trainer import TrainConfig
 from weightspace.zoo.create import create_zoo
 from weightspace.zoo.presets import preset
-from weightspace.zoo.reader import Zoo
+from weightspace.zoo.reader import Zoo, open_zoo
 
 Log = Callable[[str], None]
 # tanh/relu x two inits x two learning rates x dropout or not; seeds make the sibling groups
@@ -43,42 +47,92 @@ PAPER_2021 = {  # MNIST-Hyp, R² (EcD / s(W) / W), Schürholt et al. 2021, table
 }
 
 
-def _zoo(out: Path, quick: bool, log: Log) -> Zoo:
+@dataclass(frozen=True)
+class Given:
+    """A zoo the user points a reproduction at (``weightspace reproduce NAME --zoo DIR``),
+    opened read-only and hash-verified, instead of the digits zoo trained in the run directory;
+    ``epochs``, when given, are the zoo epochs whose checkpoints the encoders train on and the
+    probes score (a 1,000-model zoo holds 26,000 checkpoints at 25 epochs)."""
+
+    zoo: Path | None = None
+    epochs: tuple[int, ...] | None = None
+
+
+DIGITS = Given()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where and how one reproduction runs: its directory, quick or full, the log, the zoo."""
+
+    out: Path
+    quick: bool
+    log: Log
+    given: Given = DIGITS
+
+
+def _zoo(setting: Setting) -> Zoo:
+    out, quick, log, given = setting.out, setting.quick, setting.log, setting.given
+    if given.zoo is not None:
+        zoo = open_zoo(given.zoo)
+        zoo.check_epochs(given.epochs, "--zoo-epochs")
+        log(f"zoo {zoo.name} from {given.zoo}: {zoo.num_models} models, {len(zoo)} checkpoints")
+        return zoo
     config = QUICK_ZOO if quick else FULL_ZOO
     log(f"zoo {config.name} into {out / 'zoo'} (resumed if partial)")
     return create_zoo(config, out / "zoo", progress=False)
 
 
+FITTED_ON = "fitted-on.json"
+
+
 def fitted_encoder(
     out: Path, name: str, zoo: Zoo, make: Callable[[], HyperRepresentation], log: Log = print
 ) -> HyperRepresentation:
-    """A fitted encoder from ``out/name``, or ``make()`` trained on ``zoo`` and saved there."""
+    """A fitted encoder from ``out/name`` when it was fitted on this zoo's content with these
+    settings (recorded in ``fitted-on.json``), else ``make()`` trained on ``zoo`` there; the
+    training checkpoints there, so an interrupted fit resumes."""
     path = out / name
-    if (path / "config.json").exists():
-        return load_encoder(path)
+    encoder = make()
+    model = encoder.config.to_dict() if encoder.config is not None else encoder.preset
+    identity = {"zoo_sha256": zoo.content_sha256, "kind": encoder.kind, "model": model}
+    key = fingerprint(encoder.train or TrainConfig(), 1, identity)
+    if (path / FITTED_ON).is_file():
+        if read_json(path / FITTED_ON, "reproduction cache") == key:
+            return load_encoder(path)
+        log(f"{name} in {path} was fitted on another zoo or with other settings: refitting")
+        shutil.rmtree(path)
+    elif path.exists():  # a fit of an older version, or one cut short before it was recorded
+        shutil.rmtree(path)
     log(f"fitting {name}")
-    encoder = make().fit(zoo)
-    encoder.save(path)
+    encoder.out = path
+    encoder.fit(zoo)
+    atomic_write_json(path / FITTED_ON, key)
     return encoder
 
 
-def _sane(out: Path, name: str, zoo: Zoo, quick: bool, log: Log, **train) -> HyperRepresentation:
+def _sane(setting: Setting, name: str, zoo: Zoo, **train) -> HyperRepresentation:
     """The reproductions' SANE (d 64; 15 or 25 epochs) with ``train`` changes, in ``out/name``."""
-    config = _train(quick, (15, 25), **train)
-    return fitted_encoder(out, name, zoo, lambda: SANE(config=SANE_SIZES, train=config), log)
+    config = _train(setting, (15, 25), **train)
+    make = lambda: SANE(config=SANE_SIZES, train=config)  # noqa: E731
+    return fitted_encoder(setting.out, name, zoo, make, setting.log)
 
 
-def _hyperrep(
-    out: Path, name: str, zoo: Zoo, quick: bool, log: Log, **train
-) -> HyperRepresentation:
+def _hyperrep(setting: Setting, name: str, zoo: Zoo, **train) -> HyperRepresentation:
     """The reproductions' 2021 autoencoder (tiny or small; 10 or 40 epochs) in ``out/name``."""
-    config = _train(quick, (10, 40), **train)
-    size = "tiny" if quick else "small"
-    return fitted_encoder(out, name, zoo, lambda: HyperRep(size, train=config), log)
+    config = _train(setting, (10, 40), **train)
+    size = "tiny" if setting.quick else "small"
+    make = lambda: HyperRep(size, train=config)  # noqa: E731
+    return fitted_encoder(setting.out, name, zoo, make, setting.log)
 
 
-def _train(quick: bool, epochs: tuple[int, int], **changes) -> TrainConfig:
-    return TrainConfig(epochs=epochs[0] if quick else epochs[1], progress=False, **changes)
+def _train(setting: Setting, epochs: tuple[int, int], **changes) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs[0] if setting.quick else epochs[1],
+        progress=False,
+        zoo_epochs=setting.given.epochs,
+        **changes,
+    )
 
 
 NO_INTERVAL = (float("nan"), float("nan"))
@@ -123,12 +177,15 @@ def _estimate_row(measure: str, paper: str, estimate: Estimate, expected: str = 
     )
 
 
-def hyperreps_2021(out: Path, quick: bool = False, log: Log = print) -> Result:
+def hyperreps_2021(
+    out: Path, quick: bool = False, log: Log = print, given: Given = DIGITS
+) -> Result:
     """W vs s(W) vs the 2021 attention autoencoder, on test accuracy, epoch and gen. gap; and
     the same autoencoder trained without permutation augmentation."""
-    zoo = _zoo(out, quick, log)
-    encoder = _hyperrep(out, "hyperrep", zoo, quick, log)
-    fixed = _hyperrep(out, "hyperrep-no-permutation", zoo, quick, log, permute=False)
+    setting = Setting(out, quick, log, given)
+    zoo = _zoo(setting)
+    encoder = _hyperrep(setting, "hyperrep", zoo)
+    fixed = _hyperrep(setting, "hyperrep-no-permutation", zoo, permute=False)
     no_perm = "HyperRep, no permutation augmentation"
     report = run_probes(
         zoo,
@@ -138,6 +195,7 @@ def hyperreps_2021(out: Path, quick: bool = False, log: Log = print) -> Result:
             EncoderFeatures(encoder, "HyperRep"),
             EncoderFeatures(fixed, no_perm),
         ],
+        epochs=given.epochs,
     )
     names = {"HyperRep": "HyperRep", "s(W)": "s(W)", "W": "W"}
     rows = _probe_rows(report, PAPER_2021, names)
@@ -151,8 +209,8 @@ def hyperreps_2021(out: Path, quick: bool = False, log: Log = print) -> Result:
         )
         for k in PAPER_2021
     ]
-    test = encoder.split_.rows(zoo, "test")
-    train_rows = encoder.split_.rows(zoo, "train")
+    test = encoder.split_.rows(zoo, "test", given.epochs)
+    train_rows = encoder.split_.rows(zoo, "train", given.epochs)
     for name, model in (("HyperRep", encoder), (no_perm, fixed)):
         for split, chosen in (("training", train_rows), ("test", test)):
             rows.append(
@@ -188,14 +246,15 @@ def reconstruction_r2(encoder: HyperRepresentation, zoo: Zoo, rows: np.ndarray) 
     return float(1.0 - error / (original - original.mean(0)).square().sum())
 
 
-def sane_2024(out: Path, quick: bool = False, log: Log = print) -> Result:
+def sane_2024(out: Path, quick: bool = False, log: Log = print, given: Given = DIGITS) -> Result:
     """SANE's embeddings (each pooling) vs W, s(W) and the 2021 autoencoder."""
-    zoo = _zoo(out, quick, log)
-    encoder = _sane(out, "sane", zoo, quick, log)
-    hyperrep = _hyperrep(out, "hyperrep", zoo, quick, log)
+    setting = Setting(out, quick, log, given)
+    zoo = _zoo(setting)
+    encoder = _sane(setting, "sane", zoo)
+    hyperrep = _hyperrep(setting, "hyperrep", zoo)
     methods = [FlatWeights(), WeightStatistics(), EncoderFeatures(hyperrep, "HyperRep")]
     methods += [EncoderFeatures(encoder, f"SANE ({p})", p) for p in ("mean", "layer", "tokens")]
-    report = run_probes(zoo, methods)
+    report = run_probes(zoo, methods, epochs=given.epochs)
     rows = []
     for method in report.scores:
         paper = "≈0.96 (SANE, CNN zoos)" if method.startswith("SANE") else "—"
@@ -227,7 +286,9 @@ GENERATIVE_2022 = {  # Schürholt et al. 2022: S_KDE30 on MNIST (transfer: SVHN 
 }
 
 
-def generative_2022(out: Path, quick: bool = False, log: Log = print) -> Result:
+def generative_2022(
+    out: Path, quick: bool = False, log: Log = print, given: Given = DIGITS
+) -> Result:
     """KDE samples of the best models' embeddings vs random initialization, zero-shot, after one
     epoch of fine-tuning and after one epoch on a new task (transfer); the same without
     layer-wise normalization (the paper: generation fails) and with the behavioural loss (2025);
@@ -237,15 +298,14 @@ def generative_2022(out: Path, quick: bool = False, log: Log = print) -> Result:
     from weightspace.generate.run import SampleConfig, load_networks, sample_weights
     from weightspace.zoo.datasets import load_dataset
 
-    zoo = _zoo(out, quick, log)
+    setting = Setting(out, quick, log, given)
+    zoo = _zoo(setting)
     encoders = {
-        "SANE": _sane(out, "sane", zoo, quick, log),
+        "SANE": _sane(setting, "sane", zoo),
         "SANE, no layer-wise normalization": _sane(
-            out, "sane-raw", zoo, quick, log, layer_normalization=False
+            setting, "sane-raw", zoo, layer_normalization=False
         ),
-        "SANE + behavioural loss": _sane(
-            out, "sane-behaviour", zoo, quick, log, behaviour_weight=0.9
-        ),
+        "SANE + behavioural loss": _sane(setting, "sane-behaviour", zoo, behaviour_weight=0.9),
     }
     n = 10 if quick else 50
     splits = load_dataset(zoo.dataset)
@@ -324,19 +384,24 @@ def _versus_random(label: str, ours: dict, random: dict) -> list[Row]:
     return rows
 
 
-def behaviour_2025(out: Path, quick: bool = False, log: Log = print) -> Result:
+def behaviour_2025(
+    out: Path, quick: bool = False, log: Log = print, given: Given = DIGITS
+) -> Result:
     """SANE with and without the behavioural loss: agreement of reconstructions with their
     originals on test images, and the accuracy probe."""
     from weightspace.models.agreement import top1_agreement
     from weightspace.zoo.datasets import load_dataset
 
-    zoo = _zoo(out, quick, log)
-    plain = _sane(out, "sane", zoo, quick, log)
-    with_b = _sane(out, "sane-behaviour", zoo, quick, log, behaviour_weight=0.9)
-    rows_test = plain.split_.rows(zoo, "test")
+    setting = Setting(out, quick, log, given)
+    zoo = _zoo(setting)
+    plain = _sane(setting, "sane", zoo)
+    with_b = _sane(setting, "sane-behaviour", zoo, behaviour_weight=0.9)
+    rows_test = plain.split_.rows(zoo, "test", given.epochs)
     images = load_dataset(zoo.dataset).test_x
     report = run_probes(
-        zoo, [EncoderFeatures(plain, "SANE"), EncoderFeatures(with_b, "SANE + behaviour")]
+        zoo,
+        [EncoderFeatures(plain, "SANE"), EncoderFeatures(with_b, "SANE + behaviour")],
+        epochs=given.epochs,
     )
     rows, agreement = [], {}
     model_of = zoo.column("model_id")[rows_test]

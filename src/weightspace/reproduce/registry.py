@@ -8,7 +8,9 @@ Registering one is one line in `weightspace.reproduce.catalog`::
              "weightspace.reproduce.twins:reproduce_twins")
 
 The runner is named by ``"module:function"`` and imported only when run; it is called as
-``run(out_dir, quick=bool, log=print)`` and returns a `Result`.
+``run(out_dir, quick=bool, log=print)`` and returns a `Result`. A reproduction registered with
+``takes_zoo=True`` also runs on a zoo the user gives (``--zoo DIR``): its runner is then called
+with ``given=Given(zoo_dir, epochs)`` (`weightspace.reproduce.findings.Given`).
 """
 
 from __future__ import annotations
@@ -73,22 +75,48 @@ class Reproduction:
     paper: str
     claim: str
     runner: str  # "module:function"
+    takes_zoo: bool = False  # runs on a given zoo (``--zoo``) as well as its own
 
-    def run(self, out: Path, quick: bool, log: Callable[[str], None] = print) -> Result:
+    def run(
+        self,
+        out: Path,
+        quick: bool,
+        log: Callable[[str], None] = print,
+        given: object | None = None,
+    ) -> Result:
+        """Run it in ``out``; ``given`` (a `findings.Given`) points it at the user's zoo."""
         module, _, function = self.runner.partition(":")
-        return getattr(importlib.import_module(module), function)(out, quick=quick, log=log)
+        runner = getattr(importlib.import_module(module), function)
+        if given is None:
+            return runner(out, quick=quick, log=log)
+        self.check_takes_zoo()
+        return runner(out, quick=quick, log=log, given=given)
+
+    def check_takes_zoo(self) -> None:
+        """A `ConfigError` unless this reproduction also runs on a zoo the user gives."""
+        if not self.takes_zoo:
+            raise ConfigError(
+                "--zoo",
+                "a reproduction that runs on a given zoo "
+                f"({', '.join(r.name for r in REGISTRY.values() if r.takes_zoo)})",
+                self.name,
+                f"Run {self.name} without --zoo: it trains the zoos it compares",
+            )
 
 
 REGISTRY: dict[str, Reproduction] = {}
 
 
-def register(name: str, paper: str, claim: str, runner: str) -> Reproduction:
-    """Add a reproduction; ``runner`` is ``"module:function"`` (imported when run)."""
+def register(
+    name: str, paper: str, claim: str, runner: str, takes_zoo: bool = False
+) -> Reproduction:
+    """Add a reproduction; ``runner`` is ``"module:function"`` (imported when run);
+    ``takes_zoo``: it also runs on a zoo the user gives."""
     if name in REGISTRY:
         raise ConfigError("reproduction", "a new name", name, fix="Pick another name")
     if ":" not in runner:
         raise ConfigError("runner", "'module:function'", runner)
-    REGISTRY[name] = Reproduction(name, paper, claim, runner)
+    REGISTRY[name] = Reproduction(name, paper, claim, runner, takes_zoo)
     return REGISTRY[name]
 
 
