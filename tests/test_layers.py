@@ -10,7 +10,18 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "weightspace"
-FOUNDATION = {"errors", "config", "stats", "storage", "figures", "_version", "_lazy"}
+FOUNDATION = {
+    "errors",
+    "config",
+    "stats",
+    "storage",
+    "figures",
+    "functional",
+    "devices",
+    "fitting",
+    "_version",
+    "_lazy",
+}
 SIDE_SYSTEMS = ("sparsify", "diagnose", "graphs", "powergrid")
 # room -> weightspace subpackages it must never import
 FORBIDDEN = {

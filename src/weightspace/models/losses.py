@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
+from weightspace.functional import stacked_logits
 from weightspace.tokens.normalize import LayerNormalizer
 from weightspace.tokens.tokenizers import LayerTokenizer
 
@@ -104,9 +104,9 @@ class BehaviourLoss(nn.Module):
     """Compare what original and reconstructed networks compute on fixed query inputs (2025).
 
     Reconstructed tokens are detokenized, de-normalized and run through the architecture with
-    ``torch.func.functional_call`` (vmapped over the batch); the loss is the MSE of softmax
-    outputs, or the KL divergence at ``temperature`` when one is given. Models of different
-    activations run in their own group (``nets[i]`` for ``group == i``).
+    `weightspace.functional.stacked_logits` (``functional_call`` vmapped over the batch); the
+    loss is the MSE of softmax outputs, or the KL divergence at ``temperature`` when one is
+    given. Models of different activations run in their own group (``nets[i]`` for ``group == i``).
     """
 
     def __init__(
@@ -134,9 +134,7 @@ class BehaviourLoss(nn.Module):
         for g in group.unique().tolist():
             rows = (group == g).nonzero().squeeze(1)
             params = spec.unflatten(flat[rows])  # {key: (b, *shape)}
-            net = self.nets[g]
-            run = torch.func.vmap(lambda p, net=net: functional_call(net, p, (self.queries,)))
-            logits = run(params)  # (b, Q, classes)
+            logits = stacked_logits(self.nets[g], params, self.queries)  # (b, Q, classes)
             if out is None:
                 out = logits.new_empty(len(flat), *logits.shape[1:])
             out = out.index_copy(0, rows, logits)

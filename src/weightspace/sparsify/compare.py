@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 from torch import nn
-from torch.func import functional_call, vmap
 
+from weightspace.functional import stacked_logits
 from weightspace.sparsify.masks import layer_sparsity
 from weightspace.sparsify.run import resolve_original
 from weightspace.stats import HIGHER, LOWER, NOISE, TOO_FEW, Estimate, mean_estimate, verdict
@@ -35,10 +35,9 @@ def predictions(zoo: Zoo, rows: np.ndarray, x: torch.Tensor, batch: int = 256) -
     for arch in dict.fromkeys(archs):  # one vectorized network per architecture config
         mine = np.flatnonzero([a == arch for a in archs])
         template = build_model(arch).to("meta").eval()
-        call = vmap(lambda p, xb, t=template: functional_call(t, p, (xb,)), in_dims=(0, None))
         for start in range(0, len(mine), batch):
             part = mine[start : start + batch]
-            logits = call(zoo.weights(rows[part]), x)  # (b, B, K)
+            logits = stacked_logits(template, zoo.weights(rows[part]), x)  # (b, B, K)
             out[part] = logits.argmax(-1).numpy()
     return out
 

@@ -53,12 +53,9 @@ def start_population(
 ) -> Population:
     """A population whose parameters named in ``start`` ({key: (N, *shape)}) are set to it."""
     pop = Population(specs, splits, batch_size, device, build=build)
-    chunks = torch.split(pop.flat, pop.sizes, dim=1)
-    parts = [
-        start[k].reshape(len(specs), -1).to(pop.flat) if k in start else chunk
-        for k, chunk in zip(pop.names, chunks, strict=True)
-    ]
-    pop.flat = torch.cat(parts, 1).contiguous()  # (N, P)
+    named = pop.unflatten(pop.flat)
+    named.update({k: start[k].to(pop.flat) for k in pop.names if k in start})
+    pop.flat = pop.layout.flatten(named, lead=1).contiguous()  # (N, P)
     for key in pop.persistent:
         pop.buffers[key] = start[key].to(pop.device)
     return pop

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from weightspace.functional import ParamLayout
 from weightspace.sparsify.config import SparsifyConfig
 from weightspace.sparsify.masks import Layout, magnitude_mask
 from weightspace.sparsify.variational import (
@@ -62,11 +63,11 @@ def magnitude_alone(
     model = build_model(spec.arch)
     model.load_state_dict(start)
     params = dict(model.named_parameters())
-    layout = Layout.of(model, list(params), [p.numel() for p in params.values()])
-    flat = torch.cat([p.detach().reshape(1, -1) for p in params.values()], 1)
+    flat_layout = ParamLayout.of(model)
+    layout = Layout.of(model, list(flat_layout.names), flat_layout.sizes)
+    flat = flat_layout.flatten(params).detach().unsqueeze(0)  # (1, P)
     mask = magnitude_mask(flat, layout, torch.tensor([level]), config.scope)[0]
-    masks = dict(zip(params, torch.split(mask, [p.numel() for p in params.values()]), strict=True))
-    masks = {k: m.view_as(params[k]) for k, m in masks.items()}
+    masks = flat_layout.unflatten(mask)
     with torch.no_grad():
         for k, p in params.items():
             p.mul_(masks[k])
@@ -101,13 +102,8 @@ def variational_alone(
     model = to_variational(build_model(spec.arch), config.log_sigma2_init, config.threshold)
     model.load_state_dict(start, strict=False)  # log sigma^2 keeps its initial value
     layers = variational_layers(model)
-    names = [k for k, _ in model.named_parameters()]
-
-    def unflatten(flat: torch.Tensor) -> dict[str, torch.Tensor]:  # (1, P) -> {k: (1, *shape)}
-        parts = torch.split(flat, [p.numel() for p in model.parameters()], dim=1)
-        return {k: c.view(1, *p.shape) for k, c, p in zip(names, parts, model.parameters())}  # noqa: B905
-
-    penalty = KLPenalty(layers, unflatten)
+    layout = ParamLayout.of(model)
+    penalty = KLPenalty(layers, layout.unflatten)  # (1, P) -> {k: (1, *shape)}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.vd_lr, betas=(0.9, 0.999), eps=1e-8)
     noisy, step = _seeded(model), 0
     model.train()
@@ -116,7 +112,7 @@ def variational_alone(
         for x, y in _batches(spec, splits, first_epoch + epoch, batch_size):
             step += 1
             _step(noisy, spec.seed, step)
-            flat = torch.cat([p.reshape(1, -1) for p in model.parameters()], 1)
+            flat = layout.flatten(dict(model.named_parameters())).unsqueeze(0)  # (1, P)
             loss = F.cross_entropy(model(x), y) + penalty(flat)[0]
             optimizer.zero_grad()
             loss.backward()

@@ -6,7 +6,8 @@ eval mode: dropout off, BatchNorm with its stored statistics) and writes the res
 zoo's table. The imported values stay beside them as ``imported_<metric>`` columns.
 
 Checkpoints are evaluated many at a time: one network is the template and the stacked weights
-of a chunk of checkpoints go through it with ``torch.func.vmap(functional_call)``.
+of a chunk of checkpoints go through it with `weightspace.functional.stacked_logits` (``vmap``
+of ``functional_call``).
 
     >>> zoo = evaluate_zoo("runs/imported")        # after `weightspace zoo attach ... --dataset`
     >>> zoo.column("test_acc")
@@ -20,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
 from weightspace.errors import ConfigError
+from weightspace.functional import loss_and_correct, stacked_logits
 from weightspace.zoo.datasets import load_dataset
 from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import MANIFEST, TABLE, atomic_write_json, sha256_file, write_table
@@ -54,10 +54,6 @@ def evaluate_checkpoints(
     template = zoo.model(int(usable[0]), module, module_path).to(device).eval()
     names = list(template.state_dict())
 
-    def logits(state: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(template, state, (x,))  # (b, K)
-
-    batched = vmap(logits, in_dims=(0, None))
     parts = {
         "train": (splits.train_x, splits.train_y),
         "val": (splits.val_x, splits.val_y),
@@ -69,23 +65,22 @@ def evaluate_checkpoints(
             stacked = zoo.weights(rows)  # {key: (m, *shape)}, the zoo's keys in network order
             state = {n: v.to(device) for n, v in zip(names, stacked.values(), strict=True)}
             for part, (x, y) in parts.items():
-                loss, accuracy = _scores(batched, state, x, y, image_batch)
+                loss, accuracy = _scores(template, state, x, y, image_batch)
                 out[f"{part}_loss"][rows], out[f"{part}_acc"][rows] = loss, accuracy
             if progress is not None:
                 progress(len(rows))
     return out
 
 
-def _scores(batched, state: dict, x: torch.Tensor, y: torch.Tensor, image_batch: int):  # noqa: ANN001, ANN202
+def _scores(
+    template: torch.nn.Module, state: dict, x: torch.Tensor, y: torch.Tensor, image_batch: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean cross-entropy and accuracy (m,) of the m stacked networks on (x, y)."""
     loss_sum = correct = 0.0
     for start in range(0, len(x), image_batch):
         xb, yb = x[start : start + image_batch], y[start : start + image_batch]
-        out = batched(state, xb)  # (m, b, K)
-        m, b, k = out.shape
-        loss = F.cross_entropy(out.reshape(m * b, k).float(), yb.repeat(m), reduction="none")
-        loss_sum = loss_sum + loss.view(m, b).sum(1)
-        correct = correct + (out.argmax(-1) == yb).sum(1)
+        loss, hits = loss_and_correct(stacked_logits(template, state, xb), yb)  # (m,), (m,)
+        loss_sum, correct = loss_sum + loss, correct + hits
     return (loss_sum / len(x)).cpu().numpy(), (correct / len(x)).cpu().numpy()
 
 

@@ -10,16 +10,16 @@ one flat (N, P) tensor so that the optimizer update is a handful of fused tensor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state
 
 from weightspace.errors import check_choice
+from weightspace.functional import FlatModels, ParamLayout
 from weightspace.zoo import batched
 from weightspace.zoo.architectures import ArchConfig, build_model
 from weightspace.zoo.datasets import Splits
@@ -47,8 +47,9 @@ class PopulationResult:
     diverged_epoch: list[int]
 
 
-class Population:
-    """A population of N models of one group, trained together.
+class Population(FlatModels):
+    """A population of N models of one group, trained together (a `FlatModels` whose
+    parameters an optimizer moves).
 
     ``build`` makes one network from its `ArchConfig` (the registry's `build_model`; a
     sparsifier passes one that swaps in variational layers). ``eval_batch`` is the number of
@@ -90,12 +91,9 @@ class Population:
                 module.seeded = True
                 module.enabled = rates_in_use  # all rates 0: skip drawing masks that keep all
         params, buffers = stack_module_state(models)
-        self.names = list(params)
-        self.shapes = [params[k].shape[1:] for k in self.names]
-        self.sizes = [math.prod(s) for s in self.shapes]
-        self.flat = torch.cat([params[k].reshape(len(specs), -1) for k in self.names], 1)
-        self.flat = self.flat.to(self.device)  # (N, P)
-        self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        flat = ParamLayout.of(models[0]).flatten(params, lead=1)  # (N, P)
+        buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        super().__init__(self.template, flat.to(self.device), buffers)
         self.persistent = [k for k in models[0].state_dict() if k not in params]
         self.key_names = [k for k in self.buffers if k.endswith(".key")]
         self.seeds = torch.tensor([s.seed for s in specs], dtype=torch.int64, device=self.device)
@@ -112,39 +110,31 @@ class Population:
         self.penalty: Callable[[torch.Tensor], torch.Tensor] | None = None  # (N, P) -> (N,)
         self.mask: torch.Tensor | None = None  # (N, P) bool
         self.program = batched.plan(self.template)
-        self._forward = vmap(self._call, in_dims=(0, 0, 0), randomness="error")
-        self._forward_shared = vmap(self._call, in_dims=(0, 0, None), randomness="error")
         if eval_batch is None and self.program is not None:
             widest = batched.widest(self.template, self.splits.input_shape)
             eval_batch = batched.eval_chunk(widest, len(specs))
         self.eval_batch = eval_batch or 64
 
-    def logits(self, flat: torch.Tensor, x: torch.Tensor, shared: bool) -> torch.Tensor:
-        """Logits (N, B, K) of every model: on its own batch x (N, B, ...), or with ``shared``
-        on one batch x (B, ...) for all models."""
+    def logits(
+        self,
+        x: torch.Tensor,
+        flat: torch.Tensor | None = None,
+        shared: bool = True,
+        chunk: int | None = None,
+    ) -> torch.Tensor:
+        """Logits (N, B, K) of every model: on one batch x (B, ...) for all models
+        (``shared``) or on its own batch x (N, B, ...); through the batched program where the
+        network has one, else under vmap."""
         if self.program is None:
-            forward = self._forward_shared if shared else self._forward
-            return forward(flat, self.buffers, x)
+            return super().logits(x, flat, shared, chunk)
+        flat = self.flat if flat is None else flat
         a = batched.Act(x, "shared") if shared else batched.per_model_input(x)
         n, training = len(self.specs), self.template.training
         return batched.run(self.program, self.unflatten(flat), self.buffers, n, a, training)
 
-    def _call(self, flat: torch.Tensor, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.template, (self.unflatten(flat), buffers), (x,))
-
-    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split a flat parameter vector (..., P) into named tensors (..., *shape)."""
-        lead = flat.shape[:-1]
-        chunks = torch.split(flat, self.sizes, dim=-1)
-        return {
-            k: c.reshape(*lead, *s) for k, c, s in zip(self.names, chunks, self.shapes, strict=True)
-        }
-
-    def state_dicts(self) -> dict[str, torch.Tensor]:
+    def state_dicts(self, persistent: list[str] | None = None) -> dict[str, torch.Tensor]:
         """The current weights as stacked state-dict tensors (N, *shape)."""
-        out = {k: v.detach().clone() for k, v in self.unflatten(self.flat).items()}
-        out.update({k: self.buffers[k].clone() for k in self.persistent})
-        return out
+        return super().state_dicts(self.persistent if persistent is None else persistent)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on per-model batches x (N, B, C, H, W), y (N, B).
@@ -156,7 +146,7 @@ class Population:
         for name in self.key_names:
             self.buffers[name] = keys
         flat = self.flat.detach().requires_grad_(True)
-        logits = self.logits(flat, x, shared=False)  # (N, B, K)
+        logits = self.logits(x, flat, shared=False)  # (N, B, K)
         n, b, k = logits.shape
         losses = F.cross_entropy(logits.reshape(n * b, k), y.reshape(-1), reduction="none")
         losses = losses.view(n, b).mean(1)  # (N,)
@@ -171,20 +161,12 @@ class Population:
         correct = (logits.detach().argmax(-1) == y).sum(1)  # (N,)
         return losses.detach(), correct
 
-    @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean loss and accuracy (N,) of every model on a shared split."""
-        self.template.eval()
-        loss_sum = torch.zeros(len(self.specs), device=self.device)
-        correct = torch.zeros(len(self.specs), device=self.device)
-        for start in range(0, len(x), self.eval_batch):
-            xb, yb = x[start : start + self.eval_batch], y[start : start + self.eval_batch]
-            logits = self.logits(self.flat, xb, shared=True)  # (N, b, K)
-            n, b, k = logits.shape
-            loss = F.cross_entropy(logits.reshape(n * b, k), yb.repeat(n), reduction="none")
-            loss_sum += loss.view(n, b).sum(1)
-            correct += (logits.argmax(-1) == yb).sum(1)
-        return loss_sum / len(x), correct / len(x)
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy (N,) of every model on a shared split, ``eval_batch``
+        images at a time."""
+        return super().evaluate(x, y, chunk or self.eval_batch)
 
     def metrics(self, train: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(N, 6) train/val/test loss and accuracy, in the order of `METRICS`.
