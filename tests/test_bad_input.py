@@ -141,7 +141,7 @@ cli(
 )
 cli("create-bad-device", "--device", "zoo create --preset digits-tiny --out {s}/z --device tpu")
 cli("import-bad-source", "--from", "zoo import --from hub {s} --out {s}/z")
-cli("info-no-dir", "dir", "zoo info")
+cli("info-no-dir", "--zoo", "zoo info")
 cli("probe-no-zoo", "--zoo", "probe")
 cli("demo-bad-device", "--device", "demo --device tpu --out {s}/d")
 
@@ -415,10 +415,10 @@ ZOOS = {
 }
 for _id, (_change, _names) in ZOOS.items():
     if _change is None:
-        cli(f"info-{_id}", _names, "zoo info {s}/z")
+        cli(f"info-{_id}", _names, "zoo info --zoo {s}/z")
     else:
-        cli(f"info-{_id}", _names, "zoo info {s}/z", setup=crafted(_change))
-cli("info-on-a-file", "z", "zoo info {s}/z", setup=write("z", "not a zoo"))
+        cli(f"info-{_id}", _names, "zoo info --zoo {s}/z", setup=crafted(_change))
+cli("info-on-a-file", "z", "zoo info --zoo {s}/z", setup=write("z", "not a zoo"))
 
 # -- 4. fit: settings checked before training --
 FIT_FLAGS = {
@@ -649,16 +649,16 @@ cli(
     "{s}/src --out {s}/z --dataset digits --module m:Net --module-path {s}/nomods",
     setup=source(),
 )
-cli("attach-module-not-found", "--module", "zoo attach {zoo} --module nosuchmod_x:Net")
+cli("attach-module-not-found", "--module", "zoo attach --zoo {zoo} --module nosuchmod_x:Net")
 
 
 # -- 8c. the commands not met above: each refuses a missing input or a wrong flag --
 cli("presets-unknown-flag", "--family", "zoo presets --family cnn")
-cli("evaluate-zoo-missing", "nozoo", "zoo evaluate {s}/nozoo --quiet")
-cli("evaluate-chunk-zero", "--chunk", "zoo evaluate {zoo} --chunk 0 --quiet")
-cli("export-bad-layout", "--to", "zoo export {zoo} --to onnx --out {s}/e")
-cli("export-out-is-the-zoo", "--out", "zoo export {zoo} --to smallcnn --out {zoo}")
-cli("compare-twin-is-no-twin", "twin", "zoo compare {zoo} {other} --out {s}/c")
+cli("evaluate-zoo-missing", "nozoo", "zoo evaluate --zoo {s}/nozoo --quiet")
+cli("evaluate-chunk-zero", "--chunk", "zoo evaluate --zoo {zoo} --chunk 0 --quiet")
+cli("export-bad-layout", "--to", "zoo export --zoo {zoo} --to onnx --out {s}/e")
+cli("export-out-is-the-zoo", "--out", "zoo export --zoo {zoo} --to smallcnn --out {zoo}")
+cli("compare-twin-is-no-twin", "twin", "zoo compare --zoo {zoo} --twin {other} --out {s}/c")
 cli("report-run-missing", "norun", "report {s}/norun")
 cli("reproduce-unknown", "nothing-1999", "reproduce nothing-1999 --out {s}/r")
 cli("reproduce-zoo-twins", "--zoo", "reproduce twins-2023 --zoo {zoo} --out {s}/r")
@@ -670,7 +670,7 @@ cli(
 )
 cli("reproduce-zoo-epochs-alone", "--zoo-epochs", "reproduce sane-2024 --zoo-epochs 1 --out {s}/r")
 cli("diagnose-fit-table-missing", "none.csv", "diagnose fit --train {s}/none.csv --out {s}/t.json")
-cli("grids-info-missing", "nogrid", "grids info {s}/nogrid")
+cli("grids-info-missing", "nogrid", "grids info --data {s}/nogrid")
 
 
 # -- 8b. every command's --config file: a misspelt key is refused, at the top and in a section --
@@ -678,10 +678,10 @@ CONFIG_COMMANDS = {
     # command -> the rest of its arguments (a config file c.json is added)
     "zoo create": "--out {s}/z",
     "zoo import": "--from folder {s}/src --out {s}/z",
-    "zoo sparsify": "{zoo} --out {s}/t",
+    "zoo sparsify": "--zoo {zoo} --out {s}/t",
     "fit": "--zoo {zoo} --out {s}/r",
     "diagnose grid": "--out {s}/g",
-    "diagnose metrics": "{zoo} --out {s}/m.json",
+    "diagnose metrics": "--zoo {zoo} --out {s}/m.json",
     "diagnose evaluate": "--train {s}/a --test {s}/b",
     "diagnose model": "{run} --tree {s}/t.json",
     "graphs diagnose": "--out {s}/g",
@@ -885,7 +885,7 @@ def test_a_damaged_table_is_repaired_by_running_zoo_create_again(tmp_path, capsy
     assert main(argv) == 0
     table = (out / "checkpoints.parquet").read_bytes()
     (out / "checkpoints.parquet").write_bytes(b"overwritten by something")
-    assert main(["zoo", "info", str(out)]) == 2
+    assert main(["zoo", "info", "--zoo", str(out)]) == 2
     assert "run the same `weightspace zoo create`" in capsys.readouterr().err
     assert main(argv) == 0  # the hint is true
     assert (out / "checkpoints.parquet").read_bytes() == table

@@ -14,8 +14,8 @@ from weightspace.errors import ConfigError, DeviceError
 COMMANDS = {
     "demo": ["demo", "--out", "out"],
     "zoo create": ["zoo", "create", "--preset", "digits-demo-quick", "--out", "out"],
-    "zoo sparsify": ["zoo", "sparsify", "zoo", "--out", "out"],
-    "zoo evaluate": ["zoo", "evaluate", "zoo"],
+    "zoo sparsify": ["zoo", "sparsify", "--zoo", "zoo", "--out", "out"],
+    "zoo evaluate": ["zoo", "evaluate", "--zoo", "zoo"],
     "fit": ["fit", "--zoo", "zoo", "--out", "out"],
     "grids generate": ["grids", "generate", "--out", "out"],
     "grids train": ["grids", "train", "--model", "mlp", "--data", "data", "--out", "out/r.json"],

@@ -353,7 +353,7 @@ def test_landscape_metrics_of_an_imported_zoo_equal_those_of_the_zoo_it_came_fro
     assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
     with pytest.raises(Exception, match="zoo attach"):  # no task yet: says how to attach one
         zoo_metrics(open_zoo(out))
-    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "digits", "--arch", "cnn-s"]
     assert main([*attach, "--activation", "tanh"]) == 0
     config = MetricsConfig(hessian_samples=50, hessian_iters=5, cka_samples=50, curve_epochs=1)
     ours, theirs = zoo_metrics(open_zoo(out), config), zoo_metrics(made, config)

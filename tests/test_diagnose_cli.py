@@ -24,7 +24,12 @@ def grid(tmp_path_factory):
 
 def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     table_path = tmp_path / "metrics.parquet"
-    assert main(["diagnose", "metrics", str(grid), "--out", str(table_path), "--quiet", *FAST]) == 0
+    assert (
+        main(
+            ["diagnose", "metrics", "--zoo", str(grid), "--out", str(table_path), "--quiet", *FAST]
+        )
+        == 0
+    )
     table = pq.read_table(table_path)
     assert table.num_rows == 4  # 1 width x 2 batch sizes x 2 data fractions
     assert set(PUBLISHED_COLUMNS) <= set(table.column_names)
@@ -34,10 +39,19 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     assert all(0 <= r["train_error"] <= 100 and -1e-6 <= r["CKA"] <= 1 + 1e-6 for r in rows)
 
     # a second run refuses to overwrite; with --overwrite it reuses the finished parts
-    assert main(["diagnose", "metrics", str(grid), "--out", str(table_path), *FAST]) == 2
+    assert main(["diagnose", "metrics", "--zoo", str(grid), "--out", str(table_path), *FAST]) == 2
     parts = sorted((tmp_path / "metrics.parquet.parts").iterdir())
     stamps = [p.stat().st_mtime_ns for p in parts]
-    rerun = ["diagnose", "metrics", str(grid), "--out", str(table_path), "--overwrite", *FAST]
+    rerun = [
+        "diagnose",
+        "metrics",
+        "--zoo",
+        str(grid),
+        "--out",
+        str(table_path),
+        "--overwrite",
+        *FAST,
+    ]
     assert main(rerun) == 0
     assert pq.read_table(table_path).to_pylist() == rows
     assert [p.stat().st_mtime_ns for p in parts] == stamps  # nothing recomputed
@@ -68,7 +82,7 @@ def test_a_retrained_cell_is_computed_again_the_others_reused(grid, tmp_path):
     copy = tmp_path / "grid"
     shutil.copytree(grid, copy)
     table_path = tmp_path / "metrics.parquet"
-    args = ["diagnose", "metrics", str(copy), "--out", str(table_path), "--quiet", *FAST]
+    args = ["diagnose", "metrics", "--zoo", str(copy), "--out", str(table_path), "--quiet", *FAST]
     assert main(args) == 0
     before = {r["zoo"]: r for r in pq.read_table(table_path).to_pylist()}
     cells = sorted((copy / "cells").iterdir())
@@ -91,7 +105,10 @@ def test_a_retrained_cell_is_computed_again_the_others_reused(grid, tmp_path):
 def test_bad_input_exits_2(grid, tmp_path, capsys):
     missing = str(tmp_path / "missing.parquet")
     assert main(["diagnose", "evaluate", "--train", missing, "--test", missing]) == 2
-    assert main(["diagnose", "metrics", str(tmp_path), "--out", str(tmp_path / "t.parquet")]) == 2
+    assert (
+        main(["diagnose", "metrics", "--zoo", str(tmp_path), "--out", str(tmp_path / "t.parquet")])
+        == 2
+    )
     bad_tree = tmp_path / "tree.json"
     bad_tree.write_text('{"format": "something else"}')
     cell = next((grid / "cells").iterdir())

@@ -147,5 +147,5 @@ def test_cli_sample_writes_an_evaluated_zoo(fitted, tmp_path, capsys):
     samples = open_zoo(tmp_path / "samples")
     assert len(samples) == 3 and set(samples.column("method")) == {"kde30"}
     assert samples.manifest["evaluation"]["zero_shot_test_acc"]["mean"] >= 0
-    assert main(["zoo", "info", str(tmp_path / "samples")]) == 0
+    assert main(["zoo", "info", "--zoo", str(tmp_path / "samples")]) == 0
     assert "zero-shot" in capsys.readouterr().out

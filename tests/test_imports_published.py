@@ -122,7 +122,7 @@ def run_pipeline(zoo_dir, tmp_path):
     assert "test_acc" in json.dumps(json.loads((tmp_path / "probe.json").read_text()))
     assert main(["sample", "--model", str(run), *base, "--n", "2", "--out", str(samples)]) == 0
     assert len(open_zoo(samples)) == 2
-    assert main(["zoo", "info", str(zoo_dir)]) == 0
+    assert main(["zoo", "info", "--zoo", str(zoo_dir)]) == 0
 
 
 def test_smallcnn_layout_imports_and_runs_every_command(tmp_path, capsys):
@@ -146,7 +146,7 @@ def test_smallcnn_layout_imports_and_runs_every_command(tmp_path, capsys):
     assert torch.allclose(zoo.model(row)(x), net.eval()(x))
     assert zoo.column("modeldir")[row] == "gs://smallcnnzoo/mnist/run_0003"  # its source run
     back = tmp_path / "exported"  # an export gives the runs their published names back
-    assert main(["zoo", "export", str(out), "--to", "smallcnn", "--out", str(back)]) == 0
+    assert main(["zoo", "export", "--zoo", str(out), "--to", "smallcnn", "--out", str(back)]) == 0
     with gzip.open(back / "metrics.csv.gz", "rt") as handle:
         runs = [line["modeldir"] for line in csv.DictReader(handle)]
     assert runs == zoo.column("modeldir").tolist()
@@ -238,7 +238,19 @@ def test_export_then_import_is_bit_identical(tmp_path, layout):
     made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
     exported = tmp_path / "exported"
     assert (
-        main(["zoo", "export", str(tmp_path / "made"), "--to", layout, "--out", str(exported)]) == 0
+        main(
+            [
+                "zoo",
+                "export",
+                "--zoo",
+                str(tmp_path / "made"),
+                "--to",
+                layout,
+                "--out",
+                str(exported),
+            ]
+        )
+        == 0
     )
     args = ["zoo", "import", "--from", layout, str(exported), "--out", str(tmp_path / "back")]
     assert main(args) == 0
@@ -282,8 +294,8 @@ def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path, ca
     sample = ["sample", "--model", str(run), "--zoo", str(out), "--n", "2"]
     assert main([*sample, "--out", str(tmp_path / "s")]) == 2
     assert "zoo attach" in capsys.readouterr().err
-    assert main(["zoo", "attach", str(out), "--arch", "mlp", "--dataset", "digits"]) == 2
-    args = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
+    assert main(["zoo", "attach", "--zoo", str(out), "--arch", "mlp", "--dataset", "digits"]) == 2
+    args = ["zoo", "attach", "--zoo", str(out), "--dataset", "digits", "--arch", "cnn-s"]
     assert main(args) == 2  # no activation column: the weights cannot tell it
     assert main([*args, "--activation", "tanh"]) == 0
     zoo = open_zoo(out)
@@ -296,11 +308,23 @@ def test_export_makes_missing_folders_and_attach_asks_for_the_data_root(tmp_path
     create_zoo(tiny_config(), tmp_path / "made", progress=False)
     out = tmp_path / "new" / "folder" / "exported"
     assert (
-        main(["zoo", "export", str(tmp_path / "made"), "--to", "smallcnn", "--out", str(out)]) == 0
+        main(
+            [
+                "zoo",
+                "export",
+                "--zoo",
+                str(tmp_path / "made"),
+                "--to",
+                "smallcnn",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
     )
     assert (out / "weights.npy").is_file() and (out / "layout.csv").is_file()
     before = (tmp_path / "made" / "manifest.json").read_bytes()
-    assert main(["zoo", "attach", str(tmp_path / "made"), "--dataset", "mnist"]) == 2
+    assert main(["zoo", "attach", "--zoo", str(tmp_path / "made"), "--dataset", "mnist"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --data-root:")
     assert (tmp_path / "made" / "manifest.json").read_bytes() == before

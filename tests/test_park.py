@@ -224,7 +224,7 @@ def test_zoo_info_prints_one_line_per_member(tmp_path, capsys):
     from weightspace.cli import main
 
     create_park(_tiny(), tmp_path / "p", progress=False)
-    main(["zoo", "info", str(tmp_path / "p")])
+    main(["zoo", "info", "--zoo", str(tmp_path / "p")])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "park tiny: 2 architectures, 4 models"
     assert lines[2].split() == ["a00-cnn-4x8x4-k3-res-max", "cnn", "678", "2"]

@@ -146,7 +146,7 @@ def test_cli_generate_info_train(tmp_path, capsys):
     args += ["--t-max", "8", "--shard-size", "3", "--out", str(out), "--quiet"]
     assert main(args) == 0
     assert json.loads((out / "dataset.json").read_text())["counts"]["grids"] == 6
-    assert main(["grids", "info", str(out)]) == 0
+    assert main(["grids", "info", "--data", str(out)]) == 0
     assert "6 grids of 6 nodes" in capsys.readouterr().out
     results = tmp_path / "r.json"
     train = ["grids", "train", "--model", "gcn", "linear", "--data", str(out), "--test", str(out)]
@@ -158,7 +158,7 @@ def test_cli_generate_info_train(tmp_path, capsys):
     for bad in (
         ["grids", "generate", "--nodes", "7", "--out", str(tmp_path / "x")],
         ["grids", "generate", "--perturbations", "0", "--out", str(tmp_path / "y")],
-        ["grids", "info", str(tmp_path / "nowhere")],
+        ["grids", "info", "--data", str(tmp_path / "nowhere")],
         ["grids", "train", "--model", "gcn", "--data", str(tmp_path / "nowhere")],
     ):
         assert main(bad) == 2

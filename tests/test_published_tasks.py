@@ -43,7 +43,7 @@ def gray_zoo(tmp_path):
 
 def test_cifar10_gs_attaches_to_the_small_cnn_zoo_and_runs(gray_zoo, capsys):
     out, cifar, test_images = gray_zoo
-    attach = ["zoo", "attach", str(out), "--dataset", "cifar10", "--data-root", str(cifar)]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "cifar10", "--data-root", str(cifar)]
     before = (out / "manifest.json").read_bytes()
     # colour CIFAR-10 has 3 channels: the one-channel network does not take it
     assert main([*attach, "--arch", "smallcnn", "--activation", "relu"]) == 2
@@ -60,7 +60,7 @@ def test_cifar10_gs_attaches_to_the_small_cnn_zoo_and_runs(gray_zoo, capsys):
     logits = zoo.model(0)(splits.test_x[:5])
     assert logits.shape == (5, 10) and torch.isfinite(logits).all()
     capsys.readouterr()
-    assert main(["zoo", "info", str(out)]) == 0
+    assert main(["zoo", "info", "--zoo", str(out)]) == 0
     assert "grayscale" in capsys.readouterr().out
 
 
@@ -80,7 +80,7 @@ def test_behavioural_loss_trains_on_the_grayscale_import(gray_zoo):
     from weightspace.train.trainer import TrainConfig
 
     out, cifar, _ = gray_zoo
-    attach = ["zoo", "attach", str(out), "--dataset", "cifar10", "--data-root", str(cifar)]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "cifar10", "--data-root", str(cifar)]
     assert main([*attach, "--arch", "smallcnn", "--activation", "relu", "--grayscale"]) == 0
     zoo = open_zoo(out)
     whole = replace(SANE_PRESETS["tiny"], window=64)  # the behavioural loss decodes whole models
@@ -93,8 +93,8 @@ def test_behavioural_loss_trains_on_the_grayscale_import(gray_zoo):
 def test_a_task_that_does_not_fit_the_network_is_refused(tmp_path, capsys):
     made = create_zoo(tiny_config(), tmp_path / "digits", progress=False)  # cnn-s on 8x8 digits
     before = (made.root / "manifest.json").read_bytes()
-    assert main(["zoo", "attach", str(made.root), "--dataset", "tetris"]) == 2
+    assert main(["zoo", "attach", "--zoo", str(made.root), "--dataset", "tetris"]) == 2
     err = capsys.readouterr().err
     assert "(1, 8, 8)" in err and "4 classes" in err
     assert (made.root / "manifest.json").read_bytes() == before
-    assert main(["zoo", "attach", str(made.root), "--dataset", "digits"]) == 0  # control
+    assert main(["zoo", "attach", "--zoo", str(made.root), "--dataset", "digits"]) == 0  # control

@@ -160,7 +160,7 @@ def test_a_changed_grid_shard_is_refused_and_generate_repairs_it(grids, tmp_path
     with pytest.raises(FileFormatError) as info:
         open_grid_dataset(copy)
     assert str(shard) in str(info.value) and "changed since it was written" in str(info.value)
-    assert main(["grids", "info", str(copy)]) == 2
+    assert main(["grids", "info", "--data", str(copy)]) == 2
     # the hint is true: the same generate simulates the damaged shard again
     repaired = generate_dataset(TINY_GRIDS, copy, progress=False)
     weights = [e["sha256"] for e in repaired.manifest["shards"]]

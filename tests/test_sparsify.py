@@ -332,7 +332,7 @@ def test_an_imported_zoo_with_a_task_is_sparsified_with_the_settings_it_lacks(tm
     src = checkpoint_folder(made, tmp_path / "ckpts", last)
     out = tmp_path / "imported"
     assert main(["zoo", "import", "--from", "folder", str(src), "--out", str(out)]) == 0
-    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "cnn-s"]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "digits", "--arch", "cnn-s"]
     assert main([*attach, "--activation", "tanh"]) == 0
     imported = open_zoo(out)
     base = dict(method="magnitude", sparsity=(0.5,), finetune_epochs=1)

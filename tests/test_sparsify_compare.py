@@ -196,6 +196,7 @@ def test_cli_sparsify_and_compare_end_to_end(zoo, tmp_path, capsys):
     args = [
         "zoo",
         "sparsify",
+        "--zoo",
         str(zoo.root),
         "--out",
         str(twin),
@@ -214,9 +215,12 @@ def test_cli_sparsify_and_compare_end_to_end(zoo, tmp_path, capsys):
     twin_zoo = open_zoo(twin)
     assert len(twin_zoo) == 6 * 2 and twin_zoo.manifest["twin"]["config"]["scope"] == "layer"
     assert not (tmp_path / "twin.sparsifying").exists()
-    assert main(["zoo", "info", str(twin)]) == 0  # an ordinary zoo for the other commands
+    assert main(["zoo", "info", "--zoo", str(twin)]) == 0  # an ordinary zoo for the other commands
     out = tmp_path / "cmp"
-    assert main(["zoo", "compare", str(zoo.root), str(twin), "--out", str(out)]) == 0
+    assert (
+        main(["zoo", "compare", "--zoo", str(zoo.root), "--twin", str(twin), "--out", str(out)])
+        == 0
+    )
     result = json.loads((out / "comparison.json").read_text())
     assert [g["key"] for g in result["groups"]] == [0.5, 0.9]
     assert all(
@@ -232,18 +236,25 @@ def test_cli_sparsify_and_compare_end_to_end(zoo, tmp_path, capsys):
         assert np.array_equal(predictions(twin_zoo, np.array([r]), x)[0], mine)
         agreement.append((mine == theirs).mean())
     assert result["groups"][0]["agreement_mean"] == pytest.approx(np.mean(agreement))
-    refused = main(["zoo", "compare", str(zoo.root), str(twin), "--out", str(out)])
+    refused = main(
+        ["zoo", "compare", "--zoo", str(zoo.root), "--twin", str(twin), "--out", str(out)]
+    )
     assert refused == 2  # earlier results are not overwritten by surprise
 
 
 def test_cli_rejects_bad_input_with_exit_2(zoo, tmp_path, capsys):
-    base = ["zoo", "sparsify", str(zoo.root), "--out", str(tmp_path / "t")]
+    base = ["zoo", "sparsify", "--zoo", str(zoo.root), "--out", str(tmp_path / "t")]
     assert main([*base, "--sparsity", "1.2"]) == 2
     assert "sparsity" in capsys.readouterr().err
     assert main([*base, "--method", "lottery"]) == 2
     assert "lottery" in capsys.readouterr().err
-    assert main(["zoo", "sparsify", str(tmp_path / "missing"), "--out", str(tmp_path / "u")]) == 2
-    assert main(["zoo", "compare", str(zoo.root), str(zoo.root)]) == 2  # not a twin
+    assert (
+        main(["zoo", "sparsify", "--zoo", str(tmp_path / "missing"), "--out", str(tmp_path / "u")])
+        == 2
+    )
+    assert (
+        main(["zoo", "compare", "--zoo", str(zoo.root), "--twin", str(zoo.root)]) == 2
+    )  # not a twin
 
 
 def test_compare_statistics_from_a_vd_twin(zoo, tmp_path):

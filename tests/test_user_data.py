@@ -178,15 +178,24 @@ def test_a_users_module_is_found_in_module_path_or_the_working_directory(
         "def Net():\n"
         "    return build_model(ArchConfig('cnn-s', (1, 8, 8), 10, 'tanh'))\n"
     )
-    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--module", "usernet_modpath:Net"]
+    attach = [
+        "zoo",
+        "attach",
+        "--zoo",
+        str(out),
+        "--dataset",
+        "digits",
+        "--module",
+        "usernet_modpath:Net",
+    ]
     monkeypatch.chdir(tmp_path)  # not where the module is
     assert main(attach) == 2 and "--module" in capsys.readouterr().err
     assert main([*attach, "--module-path", str(tmp_path / "none")]) == 2
     assert main([*attach, "--module-path", str(mods)]) == 0
     assert "usernet_modpath" not in [p.rsplit("/", 1)[-1] for p in sys.path]  # path restored
-    assert main(["zoo", "info", str(out)]) == 0
+    assert main(["zoo", "info", "--zoo", str(out)]) == 0
     assert f"from {mods}" in capsys.readouterr().out
-    evaluate = ["zoo", "evaluate", str(out), "--module", "usernet_modpath:Net", "--quiet"]
+    evaluate = ["zoo", "evaluate", "--zoo", str(out), "--module", "usernet_modpath:Net", "--quiet"]
     assert main([*evaluate, "--module-path", str(mods)]) == 0
     np.testing.assert_allclose(open_zoo(out).column("test_acc"), made.column("test_acc"))
     sys.modules.pop("usernet_modpath")  # found again, not from the import cache

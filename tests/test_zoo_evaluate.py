@@ -51,11 +51,11 @@ def test_zoo_evaluate_computes_the_known_accuracy_and_keeps_the_imported(
     root, known = trained_folder
     out = tmp_path / "zoo"
     assert main(["zoo", "import", "--from", "folder", str(root), "--out", str(out)]) == 0
-    assert main(["zoo", "evaluate", str(out)]) == 2  # no task attached yet: one clear line
+    assert main(["zoo", "evaluate", "--zoo", str(out)]) == 2  # no task attached yet: one clear line
     assert "zoo attach" in capsys.readouterr().err
-    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "mlp"]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "digits", "--arch", "mlp"]
     assert main([*attach, "--activation", "relu"]) == 0
-    assert main(["zoo", "evaluate", str(out), "--quiet"]) == 0
+    assert main(["zoo", "evaluate", "--zoo", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "evaluated 6 checkpoints" in text and "largest difference to the imported" in text
     zoo = open_zoo(out)  # the table and its hash were rewritten together
@@ -67,7 +67,7 @@ def test_zoo_evaluate_computes_the_known_accuracy_and_keeps_the_imported(
     for name in ("train_acc", "val_acc", "val_loss", "test_loss"):
         assert np.isfinite(zoo.column(name)).all()
     # evaluating again keeps the first imported values, not our own computed ones
-    assert main(["zoo", "evaluate", str(out), "--quiet"]) == 0
+    assert main(["zoo", "evaluate", "--zoo", str(out), "--quiet"]) == 0
     assert np.all(open_zoo(out).column("imported_test_acc") == 0.5)
 
 
@@ -75,7 +75,7 @@ def test_chunked_evaluation_equals_one_at_a_time(trained_folder, tmp_path):
     root, _ = trained_folder
     out = tmp_path / "zoo"
     assert main(["zoo", "import", "--from", "folder", str(root), "--out", str(out)]) == 0
-    attach = ["zoo", "attach", str(out), "--dataset", "digits", "--arch", "mlp"]
+    attach = ["zoo", "attach", "--zoo", str(out), "--dataset", "digits", "--arch", "mlp"]
     assert main([*attach, "--activation", "relu"]) == 0
     zoo = open_zoo(out)
     together = evaluate_checkpoints(zoo, chunk=4, image_batch=97)

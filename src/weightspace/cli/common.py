@@ -100,3 +100,46 @@ def check_device(device: str, flag: str = "--device") -> None:
     from weightspace.devices import resolve_device
 
     resolve_device(device, flag)
+
+
+# The input convention: every command that reads a zoo takes it as --zoo DIR and every command
+# that reads a power-grid dataset as --data DIR, whatever its group. Commands that once took
+# the directory as a positional argument still accept it, with a note to use the flag.
+_INPUTS = "_weightspace_inputs"
+
+
+def input_argument(
+    parser: argparse.ArgumentParser,
+    flag: str = "--zoo",
+    help: str = "the zoo directory",
+    old: str | None = None,
+    dest: str | None = None,
+) -> None:
+    """Add the input flag ``flag`` (``--zoo`` or ``--data``; required) to ``parser``; ``old``
+    names the positional argument the command took before, still accepted with a note."""
+    dest = dest or flag.lstrip("-").replace("-", "_")
+    parser.add_argument(flag, dest=dest, metavar="DIR", help=f"{help} (required)")
+    if old is not None:
+        parser.add_argument(f"_{dest}_positional", nargs="?", metavar=old, help=argparse.SUPPRESS)
+    inputs = [*(parser.get_default(_INPUTS) or []), (flag, dest, old)]
+    parser.set_defaults(**{_INPUTS: inputs})
+
+
+def resolve_inputs(args: argparse.Namespace, argv_name: str = "weightspace") -> None:
+    """Fill each input flag from the old positional spelling (printing the note once) and
+    refuse a command given no input or the same input twice; run after parsing."""
+    import sys
+
+    from weightspace.errors import ConfigError
+
+    for flag, dest, old in getattr(args, _INPUTS, None) or []:
+        given = getattr(args, dest, None)
+        positional = getattr(args, f"_{dest}_positional", None) if old else None
+        if positional is not None and given is not None:
+            raise ConfigError(flag, "the input once", f"{given} and {positional}", f"Drop {old}")
+        if positional is not None:
+            print(f"note: the positional {old} is the old spelling; use {flag} {positional}",
+                  file=sys.stderr)  # fmt: skip
+            setattr(args, dest, positional)
+        elif given is None:
+            raise ConfigError(flag, "a directory", None, f"Give the input as {flag} DIR")

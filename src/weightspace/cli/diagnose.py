@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import config_flags, defer, group
+from weightspace.cli.common import config_flags, defer, group, input_argument
 from weightspace.config import config_from_args
 
 
@@ -109,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     grid.set_defaults(run=_grid)
 
     metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")
-    metrics.add_argument("zoo", help="a zoo directory or a grid directory")
+    input_argument(metrics, help="a zoo directory or a grid directory", old="ZOO")
     metrics.add_argument("--out", required=True, help="TABLE.parquet")
     metrics.add_argument("--overwrite", action="store_true")
     metrics.add_argument("--quiet", action="store_true")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import check_device, config_flags, defer, group
+from weightspace.cli.common import check_device, config_flags, defer, group, input_argument
 from weightspace.config import config_from_args, sections_from_args
 from weightspace.errors import ConfigError
 
@@ -37,7 +37,7 @@ def _info(args: argparse.Namespace) -> None:
 
     from weightspace.powergrid import open_grid_dataset
 
-    dataset = open_grid_dataset(args.dir)
+    dataset = open_grid_dataset(args.data)
     c = dataset.config
     snbs = np.concatenate([dataset.grid_arrays(i)["snbs"] for i in range(len(dataset))])
     edges = dataset.table.column("num_edges").to_numpy()
@@ -106,7 +106,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=_generate)
     info = grids.add_parser("info", help="counts, mean degree and SNBS of a dataset")
-    info.add_argument("dir")
+    input_argument(info, "--data", "the power-grid dataset directory", old="DIR")
     info.set_defaults(run=_info)
     train = grids.add_parser("train", help="fit baselines, print R^2 in-distribution and transfer")
     defer(train, _model_flag)

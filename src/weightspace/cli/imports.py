@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from weightspace.cli.common import config_flags, defer, group
+from weightspace.cli.common import config_flags, defer, group, input_argument
 from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
@@ -27,12 +27,16 @@ def _import(args: argparse.Namespace) -> None:
         bad = int((zoo.column("status") == "bad").sum())
         print(
             f"imported {zoo.num_models} models, {len(zoo)} checkpoints to {zoo.root}"
-            + (f" ({bad} bad checkpoints: see `weightspace zoo info {zoo.root}`)" if bad else "")
+            + (
+                f" ({bad} bad checkpoints: see `weightspace zoo info --zoo {zoo.root}`)"
+                if bad
+                else ""
+            )
         )
         if zoo.manifest["architecture"]["config"] is None:
             print(
-                "  its network is known from its weights only: fit, embed and probe work; to "
-                f"run the networks, `weightspace zoo attach {zoo.root} --arch NAME` or --module"
+                "  its network is known from its weights only: fit, embed and probe work; to run "
+                f"the networks, `weightspace zoo attach --zoo {zoo.root} --arch NAME` or --module"
             )
 
 
@@ -41,7 +45,7 @@ def _attach(args: argparse.Namespace) -> None:
     from weightspace.zoo.imports import attach
 
     zoo = attach(
-        args.dir,
+        args.zoo,
         dataset=args.dataset,
         data_root=args.data_root,
         arch=args.arch,
@@ -60,7 +64,7 @@ MODULE_PATH_HELP = "the folder --module is found in (default: the working direct
 def _export(args: argparse.Namespace) -> None:
     from weightspace.zoo.imports import export_zoo
 
-    print(f"wrote {export_zoo(args.dir, args.to, args.out)} ({args.to} layout)")
+    print(f"wrote {export_zoo(args.zoo, args.to, args.out)} ({args.to} layout)")
 
 
 def _source_flag(imports: argparse.ArgumentParser) -> None:
@@ -87,7 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     imports.set_defaults(run=_import)
 
     attach = zoo.add_parser("attach", help="record an imported zoo's task and network")
-    attach.add_argument("dir", help="the zoo directory")
+    input_argument(attach, old="DIR")
     attach.add_argument("--dataset", help="the task the networks were trained on")
     attach.add_argument("--data-root", help="folder of that dataset's files")
     attach.add_argument("--arch", help="a registry network the weights fit")
@@ -111,7 +115,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     attach.set_defaults(run=_attach)
 
     export = zoo.add_parser("export", help="write a zoo in the Model Zoos or Small CNN Zoo layout")
-    export.add_argument("dir", help="the zoo directory")
+    input_argument(export, old="DIR")
     defer(export, _to_flag)
     export.add_argument("--out", required=True, help="a new folder")
     export.set_defaults(run=_export)

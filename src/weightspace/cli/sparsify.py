@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import check_device, config_flags, group
+from weightspace.cli.common import check_device, config_flags, group, input_argument
 from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
@@ -54,7 +54,7 @@ def _compare(args: argparse.Namespace) -> None:
                 f"{out} has {taken[0]}",
                 "Choose another --out, or pass --overwrite",
             )
-    result = compare_twins(args.original, args.twin)
+    result = compare_twins(args.zoo, args.twin)
     table = summary_table([result])
     print(table)
     if out is not None:
@@ -75,15 +75,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "level, fine-tuned with the masks fixed) or sparsified by variational dropout (a "
         "checkpoint per epoch). The twin links to its original; rerun to resume.",
     )
-    sparsify.add_argument("zoo", help="the original zoo directory")
+    input_argument(sparsify, help="the original zoo directory", old="ZOO")
     sparsify.add_argument("--out", required=True, help="the twin zoo directory to write")
     config_flags(sparsify, "weightspace.sparsify.config:SparsifyConfig")
     sparsify.set_defaults(run=_sparsify)
     compare = zoo.add_parser(
         "compare", help="accuracy vs sparsity, agreement and correlation of twins and originals"
     )
-    compare.add_argument("original", help="the original zoo")
-    compare.add_argument("twin", help="a twin zoo written by `zoo sparsify`")
+    input_argument(compare, help="the original zoo", old="ORIGINAL")
+    input_argument(compare, "--twin", "a twin zoo written by `zoo sparsify`", old="TWIN")
     compare.add_argument("--out", help="a directory for comparison.json, the table and figures")
     compare.add_argument("--overwrite", action="store_true", help="replace earlier results")
     compare.set_defaults(run=_compare)

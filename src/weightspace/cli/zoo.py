@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields, replace
 
-from weightspace.cli.common import check_device, config_flags, group
+from weightspace.cli.common import check_device, config_flags, group, input_argument
 from weightspace.errors import WeightspaceError
 
 
@@ -155,10 +155,10 @@ def _zoo_info(args: argparse.Namespace) -> None:
     from weightspace.zoo import open_zoo
     from weightspace.zoo.park import is_park, open_park
 
-    if is_park(args.dir):
-        print(describe_park(open_park(args.dir, verify=not args.no_verify)))
+    if is_park(args.zoo):
+        print(describe_park(open_park(args.zoo, verify=not args.no_verify)))
         return
-    print(describe_zoo(open_zoo(args.dir, verify=not args.no_verify)))
+    print(describe_zoo(open_zoo(args.zoo, verify=not args.no_verify)))
 
 
 def _zoo_presets(args: argparse.Namespace) -> None:
@@ -193,10 +193,10 @@ def _zoo_evaluate(args: argparse.Namespace) -> None:
     from weightspace.zoo.evaluate import IMPORTED, evaluate_zoo
     from weightspace.zoo.reader import open_zoo
 
-    total = len(open_zoo(args.dir))
+    total = len(open_zoo(args.zoo))
     with tqdm(total=total, unit="checkpoint", disable=args.quiet) as bar:
         zoo = evaluate_zoo(
-            args.dir,
+            args.zoo,
             module=args.module,
             module_path=args.module_path,
             chunk=args.chunk,
@@ -234,7 +234,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--config", help="a .json or .toml zoo config")
     create.add_argument("--out", required=True, help="the zoo directory to write")
     create.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
-    create.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    create.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")
     create.add_argument("--quiet", action="store_true", help="no progress bar")
     # --seeds, --epochs, ... (Factors: in --config)
@@ -243,7 +243,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     info = zoo.add_parser(
         "info", help="counts, status and accuracy per epoch of a zoo (a park: its members)"
     )
-    info.add_argument("dir")
+    input_argument(info, help="the zoo or park directory", old="DIR")
     info.add_argument("--no-verify", action="store_true", help="skip the sha256 checks")
     info.set_defaults(run=_zoo_info)
     presets = zoo.add_parser("presets", help="list the zoo presets")
@@ -251,7 +251,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate = zoo.add_parser(
         "evaluate", help="compute every checkpoint's loss and accuracy on the attached task"
     )
-    evaluate.add_argument("dir", help="the zoo directory (its task attached)")
+    input_argument(evaluate, help="the zoo directory (its task attached)", old="DIR")
     evaluate.add_argument("--module", help="your network as package.module:Class, if attached")
     evaluate.add_argument(
         "--module-path", help="the folder --module is found in (default: the working directory)"

@@ -108,7 +108,7 @@ class Zoo:
                 "dataset",
                 "a zoo with its task attached",
                 f"{self.root} (imported without one)",
-                fix=f"Run `weightspace zoo attach {self.root} --dataset NAME` "
+                fix=f"Run `weightspace zoo attach --zoo {self.root} --dataset NAME` "
                 "(and --data-root DIR for files on disk)",
             )
         return from_mapping(DatasetConfig, stored, where=f"{self.root / MANIFEST} dataset")
@@ -121,8 +121,8 @@ class Zoo:
                 "architecture",
                 "a zoo whose network can be built",
                 f"{self.root} (its network is known only from its weights)",
-                fix=f"Run `weightspace zoo attach {self.root} --arch NAME` (a registry network, "
-                "see `weightspace zoo presets`) or `--module package.module:Class`",
+                fix=f"Run `weightspace zoo attach --zoo {self.root} --arch NAME` (a registry "
+                "network, see `weightspace zoo presets`) or `--module package.module:Class`",
             )
         if "module" in base:
             raise ConfigError(
