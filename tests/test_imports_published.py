@@ -237,21 +237,8 @@ def test_lightning_and_wrapped_checkpoints_import_and_run(tmp_path):
 def test_export_then_import_is_bit_identical(tmp_path, layout):
     made = create_zoo(tiny_config(), tmp_path / "made", progress=False)
     exported = tmp_path / "exported"
-    assert (
-        main(
-            [
-                "zoo",
-                "export",
-                "--zoo",
-                str(tmp_path / "made"),
-                "--to",
-                layout,
-                "--out",
-                str(exported),
-            ]
-        )
-        == 0
-    )
+    made_dir = str(tmp_path / "made")
+    assert main(["zoo", "export", "--zoo", made_dir, "--to", layout, "--out", str(exported)]) == 0
     args = ["zoo", "import", "--from", layout, str(exported), "--out", str(tmp_path / "back")]
     assert main(args) == 0
     back = open_zoo(tmp_path / "back")
@@ -307,21 +294,8 @@ def test_attach_gives_an_imported_network_its_task_and_architecture(tmp_path, ca
 def test_export_makes_missing_folders_and_attach_asks_for_the_data_root(tmp_path, capsys):
     create_zoo(tiny_config(), tmp_path / "made", progress=False)
     out = tmp_path / "new" / "folder" / "exported"
-    assert (
-        main(
-            [
-                "zoo",
-                "export",
-                "--zoo",
-                str(tmp_path / "made"),
-                "--to",
-                "smallcnn",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    made_dir = str(tmp_path / "made")
+    assert main(["zoo", "export", "--zoo", made_dir, "--to", "smallcnn", "--out", str(out)]) == 0
     assert (out / "weights.npy").is_file() and (out / "layout.csv").is_file()
     before = (tmp_path / "made" / "manifest.json").read_bytes()
     assert main(["zoo", "attach", "--zoo", str(tmp_path / "made"), "--dataset", "mnist"]) == 2
