@@ -211,7 +211,12 @@ def test_cli_sparsify_and_compare_end_to_end(zoo, tmp_path, capsys):
         "layer",
     ]
     assert main(args) == 0
-    assert "target_sparsity 0.9" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "target_sparsity 0.9" in captured.out
+    assert "sparsify: 100%" in captured.err and "6/6" in captured.err  # the progress bar
+    quiet = tmp_path / "quiet"
+    assert main([*args[:-1], "global", "--out", str(quiet), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # --quiet: no bar
     twin_zoo = open_zoo(twin)
     assert len(twin_zoo) == 6 * 2 and twin_zoo.manifest["twin"]["config"]["scope"] == "layer"
     assert not (tmp_path / "twin.sparsifying").exists()

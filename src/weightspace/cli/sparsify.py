@@ -20,7 +20,7 @@ def _sparsify(args: argparse.Namespace) -> None:
 
     config = config_from_args(SparsifyConfig, args)
     check_device(config.device)  # before anything is written
-    twin = sparsify_zoo(args.zoo, args.out, config)
+    twin = sparsify_zoo(args.zoo, args.out, config, progress=not args.quiet)
     ok = twin.column("status") == "ok"
     last = twin.column("epoch") == twin.column("epoch").max()
     print(
@@ -77,6 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     input_argument(sparsify, help="the original zoo directory", old="ZOO")
     sparsify.add_argument("--out", required=True, help="the twin zoo directory to write")
+    sparsify.add_argument("--quiet", action="store_true", help="no progress bar")
     config_flags(sparsify, "weightspace.sparsify.config:SparsifyConfig")
     sparsify.set_defaults(run=_sparsify)
     compare = zoo.add_parser(

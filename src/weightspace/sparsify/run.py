@@ -235,9 +235,13 @@ def _checkpoints(work: Path, count: int, keys: list[str]) -> Iterator[Checkpoint
 
 
 def sparsify_zoo(
-    zoo: Zoo | str | Path, out: str | Path, config: SparsifyConfig | None = None
+    zoo: Zoo | str | Path,
+    out: str | Path,
+    config: SparsifyConfig | None = None,
+    progress: bool = False,
 ) -> Zoo:
     """Write the twin zoo of ``zoo`` to ``out`` and open it; an interrupted run resumes.
+    ``progress``: a progress bar over the models with an estimate of the time left.
 
     Example:
         >>> twin = sparsify_zoo("zoo/", "zoo-vd/", SparsifyConfig(method="vd"))
@@ -254,12 +258,20 @@ def sparsify_zoo(
     _prepare_work(work, out, config, original)
     specs = model_specs(original, rows, config)
     populations = plan(specs, config.population)
-    for index, members in enumerate(populations):
-        if finished_shard(work, index) is not None:
-            continue
-        twins = sparsify_models(original, rows[members], config, splits, batch_size)
-        table = _table(original, rows[members], twins, config, [specs[m] for m in members])
-        write_shard(work, index, twins.weights, table)
+    from tqdm import tqdm
+
+    done = [finished_shard(work, i) is not None for i in range(len(populations))]
+    finished = sum(len(m) for m, d in zip(populations, done, strict=True) if d)
+    with tqdm(
+        total=len(specs), initial=finished, unit="model", disable=not progress, desc="sparsify"
+    ) as bar:
+        for index, members in enumerate(populations):
+            if done[index]:
+                continue
+            twins = sparsify_models(original, rows[members], config, splits, batch_size)
+            table = _table(original, rows[members], twins, config, [specs[m] for m in members])
+            write_shard(work, index, twins.weights, table)
+            bar.update(len(members))
     epochs = config.finetune_epochs if config.method == "magnitude" else config.vd_epochs
     kept = (epochs,) if config.method == "magnitude" else None
     base = original.config or _imported_config(original, rows, batch_size)
