@@ -22,6 +22,13 @@ def grid(tmp_path_factory):
     return out
 
 
+def test_a_resumed_grid_bar_starts_at_the_cells_already_trained(grid, capsys):
+    args = ["diagnose", "grid", "--preset", "digits-md-tiny", "--out", str(grid)]
+    assert main([*args, "--widths", "4", "--epochs", "1"]) == 0  # all 4 cells are there
+    err = capsys.readouterr().err
+    assert "grid: 100%" in err and "4/4" in err and "0/4" not in err  # nothing left to train
+
+
 def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     table_path = tmp_path / "metrics.parquet"
     assert (
@@ -52,7 +59,9 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
         "--overwrite",
         *FAST,
     ]
+    capsys.readouterr()
     assert main(rerun) == 0
+    assert "metrics: 100%" in capsys.readouterr().err  # a progress bar without --quiet
     assert pq.read_table(table_path).to_pylist() == rows
     assert [p.stat().st_mtime_ns for p in parts] == stamps  # nothing recomputed
 

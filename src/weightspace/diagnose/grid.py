@@ -112,14 +112,20 @@ def train_grid(config: DiagnosisGridConfig, out: str | Path, progress: bool = Tr
         raise ConfigError("--out", "an empty or new directory (or a grid to resume)", str(out))
     else:
         atomic_write_json(out / GRID_FILE, _jsonable(config.to_dict()))
-    paths = []
-    for i, (width, bs, fraction) in enumerate(config.cells()):
-        path = out / CELLS / cell_name(width, bs, fraction)
-        if progress and not (path / MANIFEST).is_file():
-            print(f"cell {i + 1}/{len(config.cells())}: {path.name}", flush=True)
-        create_zoo(config.cell_config(width, bs, fraction), path, progress=False)
-        paths.append(path)
-    return paths
+    from tqdm import tqdm
+
+    cells = [(c, out / CELLS / cell_name(*c)) for c in config.cells()]
+    done = sum((path / MANIFEST).is_file() for _, path in cells)
+    with tqdm(
+        total=len(cells), initial=done, unit="cell", desc="grid", disable=not progress
+    ) as bar:
+        for (width, bs, fraction), path in cells:
+            finished = (path / MANIFEST).is_file()
+            bar.set_postfix_str(path.name, refresh=False)
+            create_zoo(config.cell_config(width, bs, fraction), path, progress=False)
+            if not finished:
+                bar.update()
+    return [path for _, path in cells]
 
 
 def _jsonable(value: dict) -> dict:

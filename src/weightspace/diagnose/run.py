@@ -43,20 +43,24 @@ def compute_metrics(
     parts = out.with_name(out.name + ".parts")
     key = hashlib.sha256(json.dumps(config.__dict__, sort_keys=True).encode()).hexdigest()[:12]
     rows: list[dict] = []
-    for i, cell in enumerate(cells):
-        zoo = open_zoo(cell)
-        part = parts / f"{cell.name}-{key}-{zoo.content_sha256[:16]}.parquet"
-        if part.is_file():
-            rows += pq.read_table(part).to_pylist()
-            continue
-        if progress:
-            print(f"metrics {i + 1}/{len(cells)}: {cell.name}", flush=True)
-        found = [{k: _jsonable(v) for k, v in r.items()} for r in zoo_metrics(zoo, config)]
-        write_table(part, pa.Table.from_pylist(found))
-        for stale in parts.glob(f"{cell.name}-{key}-*.parquet"):  # an earlier content's rows
-            if stale != part:
-                stale.unlink()
-        rows += found
+    from tqdm import tqdm
+
+    with tqdm(total=len(cells), unit="zoo", desc="metrics", disable=not progress) as bar:
+        for cell in cells:
+            zoo = open_zoo(cell)
+            part = parts / f"{cell.name}-{key}-{zoo.content_sha256[:16]}.parquet"
+            if part.is_file():
+                rows += pq.read_table(part).to_pylist()
+                bar.update()
+                continue
+            bar.set_postfix_str(cell.name)
+            found = [{k: _jsonable(v) for k, v in r.items()} for r in zoo_metrics(zoo, config)]
+            write_table(part, pa.Table.from_pylist(found))
+            for stale in parts.glob(f"{cell.name}-{key}-*.parquet"):  # an earlier content's rows
+                if stale != part:
+                    stale.unlink()
+            rows += found
+            bar.update()
     return write_metrics(out, rows)
 
 
