@@ -36,7 +36,7 @@ from weightspace.sparsify.variational import CLAMP, kl_divergence, log_alpha
 from weightspace.zoo import ArchConfig, DatasetConfig, build_model, load_dataset
 from weightspace.zoo.datasets import Splits
 from weightspace.zoo.members import ModelSpec
-from weightspace.zoo.reference import evaluate, make_optimizer
+from weightspace.zoo.reference import evaluate, member_optimizer
 
 
 def study(out: Path, quick: bool) -> None:
@@ -127,7 +127,7 @@ def plain_mp(
     model.load_state_dict(state)
     targets = [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=level)
-    optimizer = make_optimizer(spec, model.parameters())
+    optimizer = member_optimizer(spec, model.parameters())
     model.train()
     for epoch in range(1, config.finetune_epochs + 1):
         for x, y in _batches(splits, batch_size, spec.seed + epoch):

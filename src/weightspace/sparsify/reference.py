@@ -24,7 +24,7 @@ from weightspace.zoo.architectures import build_model
 from weightspace.zoo.datasets import Splits
 from weightspace.zoo.layers import Dropout
 from weightspace.zoo.members import ModelSpec, epoch_order, step_keys
-from weightspace.zoo.reference import make_optimizer
+from weightspace.zoo.reference import member_optimizer
 
 
 def _seeded(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -71,7 +71,7 @@ def magnitude_alone(
     with torch.no_grad():
         for k, p in params.items():
             p.mul_(masks[k])
-    optimizer = make_optimizer(spec, model.parameters())
+    optimizer = member_optimizer(spec, model.parameters())
     noisy, step = _seeded(model), 0
     model.train()
     for epoch in range(1, config.finetune_epochs + 1):

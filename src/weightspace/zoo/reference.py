@@ -15,7 +15,8 @@ from weightspace.zoo.members import ModelSpec, epoch_order
 from weightspace.zoo.optim import OptimizerSettings
 
 
-def make_optimizer(spec: ModelSpec, params) -> torch.optim.Optimizer:
+def member_optimizer(spec: ModelSpec, params) -> torch.optim.Optimizer:  # noqa: ANN001
+    """The `torch.optim` optimizer a zoo member trains with alone (its optimizer, lr, decay)."""
     settings = OptimizerSettings()
     if spec.optimizer == "adam":
         return torch.optim.Adam(
@@ -63,7 +64,7 @@ def train_alone(
     """
     torch.manual_seed(spec.seed)
     model = build_model(spec.arch)
-    optimizer = make_optimizer(spec, model.parameters())
+    optimizer = member_optimizer(spec, model.parameters())
     n = len(splits.train_x)
     metrics = [evaluate(model, splits)]
     for epoch in range(1, epochs + 1):
