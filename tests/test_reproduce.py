@@ -106,6 +106,29 @@ def test_a_fitted_encoder_is_reused_only_for_the_same_zoo_content_and_settings(t
     assert any("other settings" in m for m in messages)
 
 
+def test_a_fit_cut_short_resumes_only_for_the_same_zoo(tmp_path):
+    from weightspace.encoders import HyperRep
+    from weightspace.train.trainer import TrainConfig
+    from weightspace.zoo.create import create_zoo
+
+    a = create_zoo(tiny_config(), tmp_path / "a", progress=False)
+    b = create_zoo(tiny_config(lr=[1e-2, 3e-2]), tmp_path / "b", progress=False)
+    make = lambda: HyperRep("tiny", train=TrainConfig(epochs=2, progress=False))  # noqa: E731
+    run, messages = tmp_path / "run", []
+    first = fitted_encoder(run, "ae", a, make, messages.append)
+    # cut short after its last training checkpoint, before the fit was recorded as done
+    (run / "ae" / "fitted-on.json").rename(run / "ae.fitting-on.json")
+    resumed = fitted_encoder(run, "ae", a, make, messages.append)
+    assert any(m.startswith("resuming ae") for m in messages)
+    assert resumed.history_ == first.history_  # carried on from the checkpoint, not restarted
+    assert (run / "ae" / "fitted-on.json").is_file() and not (run / "ae.fitting-on.json").exists()
+    # cut short on another zoo: its half-fit is thrown away, never resumed
+    (run / "ae" / "fitted-on.json").rename(run / "ae.fitting-on.json")
+    messages.clear()
+    fitted_encoder(run, "ae", b, make, messages.append)
+    assert "fitting ae" in messages and not any(m.startswith("resuming") for m in messages)
+
+
 def test_unknown_or_missing_name_is_a_clear_error(capsys):
     assert main(["reproduce", "nothing-1999"]) == 2
     assert "reproduce --list" in capsys.readouterr().err

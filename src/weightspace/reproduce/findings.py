@@ -83,7 +83,7 @@ def _zoo(setting: Setting) -> Zoo:
     return create_zoo(config, out / "zoo", progress=False)
 
 
-FITTED_ON = "fitted-on.json"
+FITTED_ON = "fitted-on.json"  # in the encoder's folder once its fit is done
 
 
 def fitted_encoder(
@@ -92,7 +92,7 @@ def fitted_encoder(
     """A fitted encoder from ``out/name`` when it was fitted on this zoo's content with these
     settings (recorded in ``fitted-on.json``), else ``make()`` trained on ``zoo`` there; the
     training checkpoints there, so an interrupted fit resumes."""
-    path = out / name
+    path, begun = out / name, out / f"{name}.fitting-on.json"  # begun: beside, fit owns path
     encoder = make()
     model = encoder.config.to_dict() if encoder.config is not None else encoder.preset
     identity = {"zoo_sha256": zoo.content_sha256, "kind": encoder.kind, "model": model}
@@ -101,13 +101,16 @@ def fitted_encoder(
         if read_json(path / FITTED_ON, "reproduction cache") == key:
             return load_encoder(path)
         log(f"{name} in {path} was fitted on another zoo or with other settings: refitting")
-        shutil.rmtree(path)
-    elif path.exists():  # a fit of an older version, or one cut short before it was recorded
-        shutil.rmtree(path)
-    log(f"fitting {name}")
+    if begun.is_file() and read_json(begun, "reproduction cache") == key:
+        log(f"resuming {name} in {path}")  # cut short: its training checkpoint carries on
+    else:
+        shutil.rmtree(path, ignore_errors=True)  # another fit, finished or cut short
+        log(f"fitting {name}")
+    atomic_write_json(begun, key)
     encoder.out = path
     encoder.fit(zoo)
     atomic_write_json(path / FITTED_ON, key)
+    begun.unlink()
     return encoder
 
 
