@@ -527,7 +527,7 @@ cli(
     "--out",
     "embed --model {run} --zoo {zoo} --out {run}/model.safetensors --overwrite",
 )
-cli("embed-out-is-dir", "--out", "embed --model {run} --zoo {zoo} --out {s} --overwrite")
+cli("embed-out-is-dir", "--out-file", "embed --model {run} --zoo {zoo} --out-file {s} --overwrite")
 cli(
     "embed-out-under-file",
     "--out",
@@ -681,9 +681,9 @@ CONFIG_COMMANDS = {
     "zoo sparsify": "--zoo {zoo} --out {s}/t",
     "fit": "--zoo {zoo} --out {s}/r",
     "diagnose grid": "--out {s}/g",
-    "diagnose metrics": "--zoo {zoo} --out {s}/m.json",
+    "diagnose metrics": "--zoo {zoo} --out {s}/m",
     "diagnose evaluate": "--train {s}/a --test {s}/b",
-    "diagnose model": "{run} --tree {s}/t.json",
+    "diagnose model": "--zoo {run} --tree {s}/t.json",
     "graphs diagnose": "--out {s}/g",
     "graphs longrange": "--out {s}/g",
     "graphs probe": "--zoo {zoo}",

@@ -18,7 +18,7 @@ COMMANDS = {
     "zoo evaluate": ["zoo", "evaluate", "--zoo", "zoo"],
     "fit": ["fit", "--zoo", "zoo", "--out", "out"],
     "grids generate": ["grids", "generate", "--out", "out"],
-    "grids train": ["grids", "train", "--model", "mlp", "--data", "data", "--out", "out/r.json"],
+    "grids train": ["grids", "train", "--model", "mlp", "--data", "data", "--out", "out"],
 }
 
 

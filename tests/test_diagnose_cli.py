@@ -30,11 +30,12 @@ def test_a_resumed_grid_bar_starts_at_the_cells_already_trained(grid, capsys):
 
 
 def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
-    table_path = tmp_path / "metrics.parquet"
+    # the convention: every --out is a directory (the table, the tree, the results inside),
+    # and a directory written so stands for its file when read back
+    metrics, trees, evaluation = tmp_path / "m", tmp_path / "t", tmp_path / "e"
+    table_path = metrics / "metrics.parquet"
     assert (
-        main(
-            ["diagnose", "metrics", "--zoo", str(grid), "--out", str(table_path), "--quiet", *FAST]
-        )
+        main(["diagnose", "metrics", "--zoo", str(grid), "--out", str(metrics), "--quiet", *FAST])
         == 0
     )
     table = pq.read_table(table_path)
@@ -46,8 +47,8 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     assert all(0 <= r["train_error"] <= 100 and -1e-6 <= r["CKA"] <= 1 + 1e-6 for r in rows)
 
     # a second run refuses to overwrite; with --overwrite it reuses the finished parts
-    assert main(["diagnose", "metrics", "--zoo", str(grid), "--out", str(table_path), *FAST]) == 2
-    parts = sorted((tmp_path / "metrics.parquet.parts").iterdir())
+    assert main(["diagnose", "metrics", "--zoo", str(grid), "--out", str(metrics), *FAST]) == 2
+    parts = sorted((metrics / "metrics.parquet.parts").iterdir())
     stamps = [p.stat().st_mtime_ns for p in parts]
     rerun = [
         "diagnose",
@@ -55,7 +56,7 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
         "--zoo",
         str(grid),
         "--out",
-        str(table_path),
+        str(metrics),
         "--overwrite",
         *FAST,
     ]
@@ -65,14 +66,14 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     assert pq.read_table(table_path).to_pylist() == rows
     assert [p.stat().st_mtime_ns for p in parts] == stamps  # nothing recomputed
 
-    fitted = tmp_path / "tree.json"
-    assert main(["diagnose", "fit", "--train", str(table_path), "--out", str(fitted)]) == 0
+    fitted = trees / "tree.json"
+    assert main(["diagnose", "fit", "--train", str(metrics), "--out", str(trees)]) == 0
     saved = json.loads(fitted.read_text())
     assert saved["question"] == "temperature" and len(saved["thresholds"]) == 3
 
-    args = ["diagnose", "evaluate", "--train", str(table_path), "--test", str(table_path)]
-    results = tmp_path / "results.json"
-    assert main([*args, "--pairs", "2", "--seeds", "42", "90", "--json", str(results)]) == 0
+    args = ["diagnose", "evaluate", "--train", str(metrics), "--test", str(table_path)]
+    results = evaluation / "evaluation.json"
+    assert main([*args, "--pairs", "2", "--seeds", "42", "90", "--out", str(evaluation)]) == 0
     out = capsys.readouterr().out
     assert "MD tree" in out and "validation tree" in out
     assert set(json.loads(results.read_text())["results"]) == {
@@ -80,7 +81,7 @@ def test_grid_metrics_fit_evaluate_model(grid, tmp_path, capsys):
     }  # fmt: skip
 
     cell = next((grid / "cells").iterdir())
-    assert main(["diagnose", "model", str(cell), "--tree", str(fitted), *FAST]) == 0
+    assert main(["diagnose", "model", "--zoo", str(cell), "--tree", str(trees), *FAST]) == 0
     out = capsys.readouterr().out
     assert "bs_failure =" in out and "train_error =" in out
 
@@ -121,7 +122,7 @@ def test_bad_input_exits_2(grid, tmp_path, capsys):
     bad_tree = tmp_path / "tree.json"
     bad_tree.write_text('{"format": "something else"}')
     cell = next((grid / "cells").iterdir())
-    assert main(["diagnose", "model", str(cell), "--tree", str(bad_tree)]) == 2
+    assert main(["diagnose", "model", "--zoo", str(cell), "--tree", str(bad_tree)]) == 2
     # the same --out with another grid config is refused, not overwritten
     assert main(["diagnose", "grid", "--preset", "digits-md-tiny", "--out", str(grid)]) == 2
     assert "error:" in capsys.readouterr().err
@@ -237,10 +238,11 @@ def test_paper_table_runs_every_case(tmp_path, capsys):
 
     clean, noisy = tmp_path / "clean.csv", tmp_path / "noise.csv"
     _published_csv(clean, seed=0), _published_csv(noisy, seed=1)
-    out_json = tmp_path / "table.json"
+    out_json = tmp_path / "table" / "evaluation.json"  # what --out DIR receives
     args = ["diagnose", "evaluate", "--train", str(clean), "--test", str(noisy), "--seeds", "42"]
-    assert main([*args, "--paper-table", "--json", str(out_json)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    assert main([*args, "--paper-table", "--out", str(out_json.parent)]) == 0
+    *lines, wrote = capsys.readouterr().out.splitlines()
+    assert wrote == f"wrote {out_json}"
     assert [line.split()[:2] for line in lines[2:]] == [c.split() for c, *_ in PAPER_TABLE]
     assert "87.70)" in lines[2] and "78.16)" in lines[6]  # published figures beside ours
     saved = json.loads(out_json.read_text())["results"]
@@ -259,10 +261,11 @@ def test_outputs_never_replace_an_input_or_a_file_without_overwrite(tmp_path, ca
     out = tmp_path / "r.json"
     out.write_text("mine")
     args = ["diagnose", "evaluate", "--train", str(path), "--test", str(path), "--seeds", "42"]
-    assert main([*args, "--json", str(out)]) == 2 and out.read_text() == "mine"
-    assert "--json" in capsys.readouterr().err
-    assert main([*args, "--json", str(out), "--overwrite"]) == 0
+    assert main([*args, "--out-file", str(out)]) == 2 and out.read_text() == "mine"
+    assert "--out-file" in capsys.readouterr().err
+    assert main([*args, "--json", str(out), "--overwrite"]) == 0  # the old spelling, with a note
     assert json.loads(out.read_text())
+    assert f"note: --json FILE is the old spelling; use --out-file {out}" in capsys.readouterr().err
 
 
 def test_a_tree_file_with_a_nan_threshold_is_refused(tmp_path):

@@ -110,22 +110,18 @@ def test_weightwatcher_features(zoo):
 
 
 def test_cli_probe_writes_json_csv_and_plot(zoo, tmp_path, capsys):
-    out = tmp_path / "scores.json"
-    argv = [
-        "probe",
-        "--zoo",
-        str(zoo.root),
-        "--json",
-        str(out),
-        "--csv",
-        str(tmp_path / "s.csv"),
-        "--plot",
-        str(tmp_path / "acc.png"),
-    ]
-    assert main(argv) == 0
+    out = tmp_path / "probe"
+    assert main(["probe", "--zoo", str(zoo.root), "--out", str(out)]) == 0
     assert "| s(W) |" in capsys.readouterr().out
-    (report,) = json.loads(out.read_text())  # one report per split
+    (report,) = json.loads((out / "probes.json").read_text())  # one report per split
     scores = report["scores"]
     assert set(scores) == {"W", "s(W)"} and "test_acc" in scores["W"]
-    assert (tmp_path / "acc.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "s.csv").read_text().startswith("method,target,score,low,high")
+    assert (out / "predicted.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "probes.csv").read_text().startswith("method,target,score,low,high")
+    # again: refused (the files exist) unless --overwrite; the old per-file flags still work
+    assert main(["probe", "--zoo", str(zoo.root), "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    old = tmp_path / "scores.json"
+    assert main(["probe", "--zoo", str(zoo.root), "--json", str(old)]) == 0
+    assert json.loads(old.read_text())[0]["scores"] == scores
+    assert "note: --json FILE is the old spelling" in capsys.readouterr().err

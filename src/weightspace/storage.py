@@ -135,6 +135,66 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
     return path
 
 
+def replace_dir(work: Path, out: Path) -> None:
+    """Move the finished folder ``work`` to ``out``. An existing ``out`` is renamed aside first
+    and removed only once ``work`` is in place: a crash leaves the old folder or the new one."""
+    if not out.exists():
+        os.replace(work, out)
+        return
+    import shutil
+
+    aside = make_work_dir(out.parent, f".{out.name}.", ".replaced")
+    os.replace(out, aside)  # onto the empty folder mkdtemp made
+    os.replace(work, out)
+    shutil.rmtree(aside)
+
+
+# a file of these names at the top of a directory marks it as written by weightspace: a zoo or
+# a twin (manifest), a partial run of any command (progress), an encoder run (model, state), a
+# park, a diagnosis grid, a power-grid dataset, a demo run (results)
+WRITTEN_HERE = frozenset({
+    PROGRESS, "manifest.json", "park.json", "park-progress.json", "model.safetensors",
+    "state.json", "grid.json", "dataset.json", "results.json",
+})  # fmt: skip
+
+
+def remove_earlier_output(
+    path: str | Path,
+    flag: str = "--out",
+    inputs: tuple = (),
+    ours: Callable[[Path], bool] | None = None,
+) -> bool:
+    """``--overwrite`` of a command that writes a directory: remove what an earlier run left
+    at ``path`` so the command starts over (True when something was removed). Refused, with
+    nothing removed: a file, a directory that is or holds one of the ``inputs`` or lies inside
+    one, and a directory weightspace did not write (no `WRITTEN_HERE` file at its top, and
+    ``ours(path)`` false): ``--overwrite`` never empties a user's own folder."""
+    import shutil
+
+    path = Path(path)
+    if not path.exists():
+        return False
+    if not path.is_dir():
+        raise ConfigError(flag, "a directory", str(path), "It is a file: choose another path")
+    here = path.absolute().resolve()
+    for folder in inputs:
+        there = Path(folder).absolute().resolve()
+        if here.is_relative_to(there) or there.is_relative_to(here):
+            raise ConfigError(
+                flag, f"a directory apart from the input {folder}", str(path), "Write elsewhere"
+            )
+    names = {p.name for p in path.iterdir()}
+    if names and not (names & WRITTEN_HERE or (ours is not None and ours(path))):
+        raise ConfigError(
+            flag,
+            "a directory weightspace wrote, for --overwrite to replace",
+            str(path),
+            "It holds other files: remove them yourself, or choose another path",
+        )
+    shutil.rmtree(path)
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from weightspace._entry import INTERRUPTED
-from weightspace.cli.common import HelpFormatter, resolve_inputs, sub_commands
+from weightspace.cli.common import HelpFormatter, resolve_inputs, resolve_outputs, sub_commands
 from weightspace.errors import WeightspaceError
 
 # each module has register(commands); a new command group is one more name here
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         resolve_inputs(args)
+        resolve_outputs(args)
         args.run(args)
         sys.stdout.flush()  # a reader that left (`| head`) shows here, not at interpreter exit
     except SystemExit as exit:  # argparse: --help (0) or a usage error (2), already printed

@@ -143,3 +143,83 @@ def resolve_inputs(args: argparse.Namespace, argv_name: str = "weightspace") -> 
             setattr(args, dest, positional)
         elif given is None:
             raise ConfigError(flag, "a directory", None, f"Give the input as {flag} DIR")
+
+
+# The output convention: --out is always a directory. A command that writes one file writes it
+# inside --out DIR under a fixed name, or exactly at --out-file FILE; every writing command
+# takes --overwrite (a file command: replace the file; a directory command: start over, with
+# what an earlier run left removed, never a folder weightspace did not write).
+_OUTPUT = "_weightspace_output"
+START_OVER = (
+    "start over: remove what an earlier run wrote at --out first (only a directory "
+    "weightspace wrote; an input is never removed)"
+)
+
+
+def output_arguments(
+    parser: argparse.ArgumentParser,
+    help: str,
+    file: str | None = None,
+    required: bool = True,
+    default: str | None = None,
+    old: str | None = None,
+    overwrite: str | None = None,
+) -> None:
+    """Add ``--out DIR`` and ``--overwrite`` to ``parser`` (and, for a command that writes the
+    one file ``file``, ``--out-file FILE``; the two exclude each other). ``old`` names a flag
+    the command once took for its file (``--json``), still accepted with a note."""
+    if file is None:
+        parser.add_argument("--out", metavar="DIR", required=required, default=default, help=help)
+        parser.add_argument("--overwrite", action="store_true", help=overwrite or START_OVER)
+        return
+    where = parser.add_mutually_exclusive_group(required=required)
+    where.add_argument("--out", metavar="DIR", help=f"{help} (writes DIR/{file})")
+    where.add_argument("--out-file", metavar="FILE", help=f"write it to FILE, not DIR/{file}")
+    if old is not None:
+        where.add_argument(old, dest="_out_old", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--overwrite", action="store_true", help=overwrite or "replace an existing output file"
+    )
+    parser.set_defaults(**{_OUTPUT: (file, old)})
+
+
+def resolve_outputs(args: argparse.Namespace) -> None:
+    """For a command that writes one file: set ``args.out`` to that file (None: none asked
+    for) and ``args.out_flag`` to the flag that named it. ``--out X.json`` (a path with the
+    file's suffix that is no directory) is the old spelling of ``--out-file X.json``: it still
+    works, with a note."""
+    import os
+    import sys
+    from pathlib import Path
+
+    spec = getattr(args, _OUTPUT, None)
+    if spec is None:
+        return
+    file, old = spec
+    out, args.out_flag = args.out_file, "--out-file"
+    legacy = getattr(args, "_out_old", None)
+    if legacy is not None:
+        print(f"note: {old} FILE is the old spelling; use --out-file {legacy}", file=sys.stderr)
+        out, args.out_flag = legacy, old
+    elif args.out is not None:
+        args.out_flag = "--out"
+        if args.out.endswith(Path(file).suffix) and not Path(args.out).is_dir():
+            print(
+                f"note: --out FILE is the old spelling; use --out-file {args.out} "
+                f"(or --out DIR, which writes DIR/{file})",
+                file=sys.stderr,
+            )
+            out = args.out
+        else:
+            out = os.path.join(args.out, file)
+    args.out = out
+
+
+def start_over(args: argparse.Namespace, inputs: tuple = (), ours=None) -> None:  # noqa: ANN001
+    """With ``--overwrite``, remove what an earlier run wrote at ``--out`` (see
+    `weightspace.storage.remove_earlier_output`); run it after the command's own checks and
+    just before it writes, so a refused command removes nothing."""
+    if getattr(args, "overwrite", False):
+        from weightspace.storage import remove_earlier_output
+
+        remove_earlier_output(args.out, "--out", tuple(str(i) for i in inputs), ours)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from weightspace.cli.common import check_device
+from weightspace.cli.common import check_device, output_arguments, start_over
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -14,6 +14,7 @@ def _demo(args: argparse.Namespace) -> None:
 
     config = DEMOS["quick" if args.quick else "full"]
     _check_out(Path(args.out))
+    start_over(args, ours=lambda _: True)  # _check_out found a demo run (or nothing) there
     results = run_demo(args.out, config, progress=not args.quiet, device=args.device)
     print(summary(results))
     print(f"open {Path(args.out) / REPORT}")
@@ -53,7 +54,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo", help="zoo -> SANE -> probes -> samples -> report.html, on the digits"
     )
-    demo.add_argument("--out", default="runs/demo", help="run directory (resumed if partial)")
+    output_arguments(
+        demo, "run directory (resumed if partial)", required=False, default="runs/demo"
+    )
     demo.add_argument("--quick", action="store_true", help="a smaller run (about 65 s on 2 cores)")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import config_flags, defer, group, input_argument
+from weightspace.cli.common import (
+    config_flags,
+    defer,
+    group,
+    input_argument,
+    output_arguments,
+    start_over,
+)
 from weightspace.config import config_from_args
 
 
@@ -15,6 +22,7 @@ def _grid(args: argparse.Namespace) -> None:
 
     base = grid_preset(args.preset) if args.preset else None
     config = config_from_args(DiagnosisGridConfig, args, base=base)
+    start_over(args)
     cells = train_grid(config, args.out, progress=not args.quiet)
     print(f"wrote {len(cells)} cells of {config.seeds} seeds to {args.out}")
 
@@ -32,11 +40,11 @@ def _fit(args: argparse.Namespace) -> None:
     from weightspace.diagnose.protocols import EvaluateConfig, md_tree, usable
     from weightspace.zoo.storage import check_output_file
 
-    check_output_file(args.out, "--out", args.overwrite, (args.train,))  # never its own input
+    check_output_file(args.out, args.out_flag, args.overwrite, (args.train,))  # not its input
     config = EvaluateConfig(
         question=args.question, search=args.search, bounds=args.bounds, passes=args.passes
     )
-    table = usable(read_metrics(args.train), config)
+    table = usable(read_metrics(metrics_table(args.train)), config)
     tree = md_tree(config).fit(table)
     tree.save(args.out)
     features = [t.feature for t in tree.shape.thresholds]
@@ -52,21 +60,34 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     base = case_config(args.case) if args.case else None  # flags override the case's settings
     config = config_from_args(EvaluateConfig, args, base=base)
-    if args.json:  # before the work: an existing file or one of the inputs is never replaced
+    if args.out:  # before the work: an existing file or one of the inputs is never replaced
         from weightspace.zoo.storage import check_output_file
 
-        check_output_file(args.json, "--json", args.overwrite, (args.train, args.test))
-    train, test = read_metrics(args.train), read_metrics(args.test)
+        check_output_file(args.out, args.out_flag, args.overwrite, (args.train, args.test))
+    train, test = read_metrics(metrics_table(args.train)), read_metrics(metrics_table(args.test))
     if args.paper_table:
         results = paper_table(train, test, config)
         print(format_paper_table(results))
     else:
         results = evaluate(train, test, config)
         print(format_results(results, config))
-    if args.json:
+    if args.out:
         from weightspace.zoo.storage import atomic_write_json
 
-        atomic_write_json(Path(args.json), {"config": config.__dict__, "results": results})
+        atomic_write_json(Path(args.out), {"config": config.__dict__, "results": results})
+        print(f"wrote {args.out}")
+
+
+METRICS, TREE = "metrics.parquet", "tree.json"  # what `metrics` and `fit` write in --out DIR
+
+
+def in_folder(path: str, name: str) -> str:
+    """An input given as the --out DIR of the command that wrote it stands for DIR/``name``."""
+    return str(Path(path) / name) if Path(path).is_dir() else path
+
+
+def metrics_table(path: str) -> str:
+    return in_folder(path, METRICS)
 
 
 SHOWN = ("train_error", "test_error", "hessian_t", "hessian_e", "mode_connectivity",
@@ -77,8 +98,8 @@ def _model(args: argparse.Namespace) -> None:
     from weightspace.diagnose import MDTree, MetricsConfig, diagnose_zoo
 
     config = config_from_args(MetricsConfig, args)  # settings first: a misspelt key fails fast
-    tree = MDTree.load(args.tree)
-    for row, label, path in diagnose_zoo(args.checkpoint, tree, config):
+    tree = MDTree.load(in_folder(args.tree, TREE))
+    for row, label, path in diagnose_zoo(args.zoo, tree, config):
         print(f"{row['zoo']} (width {row['width']}, batch {row['bs']}, data {row['data']}/10, "
               f"{row['n_seeds']} seeds): {tree.shape.label} = {label}")  # fmt: skip
         for line in path:
@@ -103,21 +124,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = group(commands, "diagnose", "why a model fell short: loss-landscape metrics, MD tree")
     grid = sub.add_parser("grid", help="train a width x batch x data grid (one zoo per cell)")
     defer(grid, _preset_flag)  # the names and config classes live next to torch code
-    grid.add_argument("--out", required=True, help="grid directory (resumed if partial)")
+    output_arguments(grid, "grid directory (resumed if partial)")
     grid.add_argument("--quiet", action="store_true")
     config_flags(grid, "weightspace.diagnose:DiagnosisGridConfig")
     grid.set_defaults(run=_grid)
 
     metrics = sub.add_parser("metrics", help="landscape metrics of every configuration")
     input_argument(metrics, help="a zoo directory or a grid directory", old="ZOO")
-    metrics.add_argument("--out", required=True, help="TABLE.parquet")
-    metrics.add_argument("--overwrite", action="store_true")
+    output_arguments(metrics, "a directory for the metrics table", file=METRICS)
     metrics.add_argument("--quiet", action="store_true")
     config_flags(metrics, "weightspace.diagnose:MetricsConfig")
     metrics.set_defaults(run=_metrics)
 
-    fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes FITTED.json")
-    fit.add_argument("--train", required=True, help="metrics table (.parquet or published .csv)")
+    fit = sub.add_parser("fit", help="fit an MD tree's thresholds; writes tree.json")
+    fit.add_argument(
+        "--train", required=True, help="metrics table (.parquet, published .csv, or a DIR of it)"
+    )
     defer(fit, _question_flag)
     fit.add_argument(
         "--search",
@@ -127,15 +149,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--bounds", choices=("published", "data"), default="published")
     fit.add_argument("--passes", type=int, default=1, help="fits of each threshold in turn")
-    fit.add_argument("--out", required=True, help="FITTED.json")
-    fit.add_argument("--overwrite", action="store_true")
+    output_arguments(fit, "a directory for the fitted tree", file=TREE)
     fit.set_defaults(run=_fit)
 
     ev = sub.add_parser("evaluate", help="MD tree vs baseline trees under a transfer protocol")
     ev.add_argument("--train", required=True, help="table to fit on (.parquet or .csv)")
     ev.add_argument("--test", required=True, help="table to score on (.parquet or .csv)")
-    ev.add_argument("--json", help="also write the results here")
-    ev.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    output_arguments(
+        ev, "also write the results in a directory", file="evaluation.json", required=False,
+        old="--json",
+    )  # fmt: skip
     ev.add_argument(
         "--case",
         metavar="NAME",
@@ -151,7 +174,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.set_defaults(run=_evaluate)
 
     model = sub.add_parser("model", help="diagnose the configuration(s) of a zoo with a tree")
-    model.add_argument("checkpoint", help="a zoo directory holding >= 2 seeds of a configuration")
-    model.add_argument("--tree", required=True, help="FITTED.json from `diagnose fit`")
+    input_argument(model, help="a zoo directory holding >= 2 seeds of a configuration", old="ZOO")
+    model.add_argument("--tree", required=True, help="tree.json from `diagnose fit` (or its DIR)")
     config_flags(model, "weightspace.diagnose:MetricsConfig")
     model.set_defaults(run=_model)

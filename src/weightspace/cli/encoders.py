@@ -7,7 +7,13 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from weightspace.cli.common import POOLINGS, check_device, config_flags
+from weightspace.cli.common import (
+    POOLINGS,
+    check_device,
+    config_flags,
+    output_arguments,
+    start_over,
+)
 from weightspace.cli.zoo import describe_zoo
 from weightspace.errors import ConfigError, check_choice
 
@@ -38,6 +44,7 @@ def _fit(args: argparse.Namespace) -> None:
             raise ConfigError(flag, "only with --model sane", args.model)
         config = replace(kind.presets[args.preset], **changes)
     zoos, _ = open_zoos(args.zoo, held_out=args.include_held_out)
+    start_over(args, tuple(args.zoo))
     init_from_env()
     encoder = kind(args.preset, config=config, train=train, out=args.out).fit(
         zoos if len(zoos) > 1 else zoos[0]
@@ -73,17 +80,14 @@ def _embed(args: argparse.Namespace) -> None:
     from weightspace.encoders import check_pooling, load_encoder, write_embeddings
     from weightspace.zoo.storage import check_output_file
 
-    out = check_output_file(args.out, "--out", args.overwrite, inputs=(*args.zoo, args.model))
+    out = check_output_file(args.out, args.out_flag, args.overwrite, (*args.zoo, args.model))
     encoder = load_encoder(args.model)
     check_pooling(encoder, args.pooling)
     zoos, _ = open_zoos(args.zoo)
     embeddings = np.concatenate([encoder.transform(z, pooling=args.pooling) for z in zoos])
     write_embeddings(out, zoos if len(zoos) > 1 else zoos[0], embeddings)
     where = f" of {len(zoos)} zoos" if len(zoos) > 1 else ""
-    print(
-        f"wrote {len(embeddings)} embeddings{where}, {embeddings.shape[1]} dimensions, "
-        f"to {args.out}"
-    )
+    print(f"wrote {len(embeddings)} embeddings{where}, {embeddings.shape[1]} dimensions, to {out}")
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -99,6 +103,7 @@ def _sample(args: argparse.Namespace) -> None:
     for source in (args.zoo, args.model):
         if Path(args.out).absolute().resolve().is_relative_to(Path(source).absolute().resolve()):
             raise ConfigError("--out", f"a directory outside the input {source}", args.out)
+    start_over(args, (args.zoo, args.model))
     zoo = sample_zoo(load_encoder(args.model), open_zoo(args.zoo), args.out, config)
     print(describe_zoo(zoo))
 
@@ -113,7 +118,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--model", default="sane", choices=("sane", "hyperrep"))
     fit.add_argument("--preset", default="small", help="model size: tiny, small, ...")
-    fit.add_argument("--out", required=True, help="run directory (resumed if it has a checkpoint)")
+    output_arguments(fit, "run directory (resumed if it has a checkpoint)")
     fit.add_argument(
         "--pooling",
         choices=POOLINGS,
@@ -149,8 +154,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         help="a zoo; give it again (or a park) for one table of several zoos, with their names",
     )
-    embed.add_argument("--out", required=True, help="a .parquet file")
-    embed.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    output_arguments(embed, "a directory for the embeddings", file="embeddings.parquet")
     embed.add_argument(
         "--pooling",
         choices=POOLINGS,
@@ -165,5 +169,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--method", default="kde30", help="kde, kde-joint, kde-dim or neighbour + top-k %% (kde30)"
     )
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", required=True, help="the zoo directory to write")
+    output_arguments(sample, "the zoo directory to write")
     sample.set_defaults(run=_sample)

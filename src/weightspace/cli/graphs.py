@@ -6,16 +6,16 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from weightspace.cli.common import config_flags, defer, group
+from weightspace.cli.common import config_flags, defer, group, output_arguments
 from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
 
-def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+def _refuse_existing(paths: list[Path], overwrite: bool, flag: str = "--out") -> None:
     for path in paths:
         if path.exists() and not overwrite:
-            raise ConfigError("--out", "a path that does not exist yet", str(path),
-                              fix="Pick another --out or pass --overwrite")  # fmt: skip
+            raise ConfigError(flag, "a path that does not exist yet", str(path),
+                              fix=f"Pick another {flag} or pass --overwrite")  # fmt: skip
 
 
 def _diagnose(args: argparse.Namespace) -> None:
@@ -39,7 +39,7 @@ def _longrange(args: argparse.Namespace) -> None:
 
     config = config_from_args(LongRangeConfig, args)
     out = Path(args.out)
-    _refuse_existing([out], args.overwrite)
+    _refuse_existing([out], args.overwrite, args.out_flag)
     results = run_long_range(config)
     print("| k | " + " | ".join(results) + " |")
     print("|---" * (len(results) + 1) + "|")
@@ -59,7 +59,7 @@ def _probe(args: argparse.Namespace) -> None:
 
     base = config_from_args(WeightGraphConfig, args)
     if args.out:
-        _refuse_existing([Path(args.out)], args.overwrite)
+        _refuse_existing([Path(args.out)], args.overwrite, args.out_flag)
     zoo = open_zoo(args.zoo)
     methods = [FlatWeights(), WeightStatistics()]
     for path in args.encoder or []:
@@ -88,16 +88,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     diagnose = sub.add_parser(
         "diagnose", help="Dirichlet energy per step and impulse spread, DBGNN vs GCN (PNG)"
     )
-    diagnose.add_argument("--out", required=True, help="directory for the figures")
-    diagnose.add_argument("--overwrite", action="store_true", help="replace existing figures")
+    output_arguments(diagnose, "directory for the figures", overwrite="replace existing figures")
     config_flags(diagnose, "weightspace.graphs.config:DiagnoseConfig")
     diagnose.set_defaults(run=_diagnose)
 
     longrange = sub.add_parser(
         "longrange", help="accuracy vs hop distance k: DBGNN vs an MPNN of equal depth"
     )
-    longrange.add_argument("--out", required=True, help="a .json file of accuracies")
-    longrange.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    output_arguments(longrange, "a directory for the accuracies", file="longrange.json")
     config_flags(longrange, "weightspace.graphs.config:LongRangeConfig")
     longrange.set_defaults(run=_longrange)
 
@@ -108,7 +106,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     probe.add_argument("--encoder", nargs="+", help="encoder directories written by `fit`")
     defer(probe, _graph_models_flag)  # the names and configs live next to torch code
     probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
-    probe.add_argument("--out", help="write the scores as JSON")
-    probe.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    output_arguments(
+        probe, "also write the scores in a directory", file="probes.json", required=False
+    )
     config_flags(probe, "weightspace.graphs.weight_probe:WeightGraphConfig", skip=("model",))
     probe.set_defaults(run=_probe)

@@ -6,9 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import check_device, config_flags, defer, group, input_argument
+from weightspace.cli.common import (
+    check_device,
+    config_flags,
+    defer,
+    group,
+    input_argument,
+    output_arguments,
+    start_over,
+)
 from weightspace.config import config_from_args, sections_from_args
-from weightspace.errors import ConfigError
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -23,6 +30,7 @@ def _generate(args: argparse.Namespace) -> None:
     sections = {"grid": PowerGridConfig, "simulation": SimulationConfig, "dataset": DatasetConfig}
     config = GenerateConfig(**sections_from_args(args, sections))
     check_device(config.simulation.device)  # before anything is written
+    start_over(args)
     dataset = generate_dataset(config, args.out, backend=args.backend, progress=not args.quiet)
     timing = dataset.manifest["timing"]
     print(
@@ -68,8 +76,10 @@ def _train(args: argparse.Namespace) -> None:
     config = config_from_args(GridTrainConfig, args)
     check_device(config.device)  # before anything is written
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.overwrite:
-        raise ConfigError("--out", "a file that does not exist yet", str(out), "Add --overwrite")
+    if out is not None:
+        from weightspace.storage import check_output_file
+
+        check_output_file(out, args.out_flag, args.overwrite, (args.data, *(args.test or [])))
     splits = _load_splits(args.data, config.seed)
     tests = {"test": splits["test"]}
     for extra in args.test or []:
@@ -88,6 +98,7 @@ def _train(args: argparse.Namespace) -> None:
     if out is not None:
         meta = {"data": args.data, "tests": list(tests), "config": config.to_dict()}
         atomic_write_json(out, {**meta, "seeds": args.seeds, "steps": args.steps, **results})
+        print(f"wrote {out}")
 
 
 def _model_flag(train: argparse.ArgumentParser) -> None:
@@ -101,7 +112,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen = grids.add_parser("generate", help="simulate a dataset (resumes a partial directory)")
     for name in ("PowerGridConfig", "SimulationConfig", "DatasetConfig"):
         config_flags(gen, f"weightspace.powergrid.config:{name}")
-    gen.add_argument("--out", required=True, help="the dataset directory to write")
+    output_arguments(gen, "the dataset directory to write (a partial one is resumed)")
     gen.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=_generate)
@@ -118,8 +129,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("all", "test"),
         help="which grids of the --test datasets to score (default: all of them)",
     )
-    train.add_argument("--out", help="a JSON file for the results")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    output_arguments(
+        train, "also write the results in a directory", file="baselines.json", required=False
+    )
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     train.add_argument(
         "--seeds", type=int, default=3, help="training seeds per model (mean and interval)"

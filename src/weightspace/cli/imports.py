@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from weightspace.cli.common import config_flags, defer, group, input_argument
+from weightspace.cli.common import (
+    config_flags,
+    defer,
+    group,
+    input_argument,
+    output_arguments,
+    start_over,
+)
 from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
@@ -19,6 +26,7 @@ def _import(args: argparse.Namespace) -> None:
         from weightspace.zoo.architectures import build_module
 
         build_module(args.module, args.module_path)
+    start_over(args, (args.path,), ours=_zoos_only)  # `--split-by-architecture`: zoos in it
     result = import_zoo(args.source, args.path, args.out, options)
     zoos = result if isinstance(result, list) else [result]
     for zoo in zoos:
@@ -38,6 +46,10 @@ def _import(args: argparse.Namespace) -> None:
                 "  its network is known from its weights only: fit, embed and probe work; to run "
                 f"the networks, `weightspace zoo attach --zoo {zoo.root} --arch NAME` or --module"
             )
+
+
+def _zoos_only(path) -> bool:  # noqa: ANN001
+    return all((child / "manifest.json").is_file() for child in path.iterdir())
 
 
 def _attach(args: argparse.Namespace) -> None:
@@ -64,7 +76,8 @@ MODULE_PATH_HELP = "the folder --module is found in (default: the working direct
 def _export(args: argparse.Namespace) -> None:
     from weightspace.zoo.imports import export_zoo
 
-    print(f"wrote {export_zoo(args.zoo, args.to, args.out)} ({args.to} layout)")
+    out = export_zoo(args.zoo, args.to, args.out, overwrite=args.overwrite)
+    print(f"wrote {out} ({args.to} layout)")
 
 
 def _source_flag(imports: argparse.ArgumentParser) -> None:
@@ -84,7 +97,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     imports = zoo.add_parser("import", help="import a zoo: Model Zoos, Small CNN Zoo, a folder")
     defer(imports, _source_flag)  # the choices live next to the readers (torch)
     imports.add_argument("path", help="the folder of the zoo to import")
-    imports.add_argument("--out", required=True, help="the zoo directory to write")
+    output_arguments(imports, "the zoo directory to write (a cut-short import resumes)")
     imports.add_argument("--module", help="your network as package.module:Class (needs --dataset)")
     imports.add_argument("--module-path", help=MODULE_PATH_HELP)
     config_flags(imports, "weightspace.zoo.imports:ImportOptions")
@@ -117,5 +130,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export = zoo.add_parser("export", help="write a zoo in the Model Zoos or Small CNN Zoo layout")
     input_argument(export, old="DIR")
     defer(export, _to_flag)
-    export.add_argument("--out", required=True, help="a new folder")
+    output_arguments(
+        export,
+        "a new folder",
+        overwrite="replace an earlier export at --out, once the new one is complete",
+    )
     export.set_defaults(run=_export)

@@ -5,10 +5,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from weightspace.cli.common import POOLINGS
+from weightspace.cli.common import POOLINGS, output_arguments
 from weightspace.errors import ConfigError
 
 SPLIT_KINDS = ("grouped", "plain")
+# what --out DIR receives (the plot: one zoo only); --json/--csv/--plot FILE are the old spelling
+OUTPUTS = {"json": "probes.json", "csv": "probes.csv", "plot": "predicted.png"}
+
+
+def _outputs(args: argparse.Namespace, several: bool) -> None:
+    """Set ``args.json``, ``args.csv`` and ``args.plot`` to the files to write: those in --out
+    DIR (several zoos: the JSON only), or the old per-file flags (with a note)."""
+    import sys
+
+    old = [flag for flag in OUTPUTS if getattr(args, flag)]
+    if old and args.out:
+        raise ConfigError(f"--{old[0]}", "--out DIR alone (it holds every output)", args.out)
+    for flag in old:
+        print(f"note: --{flag} FILE is the old spelling; use --out DIR", file=sys.stderr)
+    if args.out:
+        for flag, name in OUTPUTS.items():
+            if flag == "json" or not several:
+                setattr(args, flag, str(Path(args.out) / name))
 
 
 def split_setting(kind: str, seed: int = 0, group_by: list[str] | None = None):  # noqa: ANN201
@@ -29,14 +47,18 @@ def _probe(args: argparse.Namespace) -> None:
         WeightWatcherFeatures,
     )
     from weightspace.probe.run import probe_splits, run_probes
-    from weightspace.zoo.storage import atomic_write_bytes, check_output_file
 
     # -- checked before any probing (issue 15): outputs that would destroy a file, options
     # that do not combine
-    for flag in ("json", "csv", "plot"):
+    from weightspace.zoo.park import is_park
+    from weightspace.zoo.storage import atomic_write_bytes, check_output_file
+
+    _outputs(args, several=len(args.zoo) > 1 or bool(args.held_out) or is_park(args.zoo[0]))
+    for flag in OUTPUTS:
         if getattr(args, flag):
             inputs = (*args.zoo, *(args.model or []))
-            check_output_file(getattr(args, flag), f"--{flag}", args.overwrite, inputs)
+            shown = "--out" if args.out else f"--{flag}"
+            check_output_file(getattr(args, flag), shown, args.overwrite, inputs)
     if args.split_seed < 0:  # numpy's generators refuse negative seeds
         raise ConfigError("--split-seed", "an integer >= 0", args.split_seed)
     from weightspace.cli.encoders import open_zoos
@@ -168,10 +190,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--bootstrap", type=int, default=1000, help="resamples of test models (0: no intervals)"
     )
     probe.add_argument("--repeats", type=int, default=1, help="k split seeds: mean ± std")
-    probe.add_argument("--json", help="write a list of reports (one per split) as JSON")
-    probe.add_argument("--csv", help="write the tables as CSV (one row per method x target)")
-    probe.add_argument("--plot", help="write predicted vs true test accuracy (PNG)")
-    probe.add_argument(
-        "--overwrite", action="store_true", help="replace existing --json/--csv/--plot files"
+    output_arguments(
+        probe,
+        "also write probes.json (a report per split), probes.csv (a row per method x target) "
+        "and predicted.png (predicted vs true test accuracy) in this directory",
+        required=False,
+        overwrite="replace those files in --out",
     )
+    for flag in OUTPUTS:  # the old spelling, one file each
+        probe.add_argument(f"--{flag}", metavar="FILE", help=argparse.SUPPRESS)
     probe.set_defaults(run=_probe)

@@ -86,7 +86,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("name", nargs="?", help="which (see --list)")
     parser.add_argument("--list", action="store_true", help="list the reproductions")
     parser.add_argument("--quick", action="store_true", help="a small run (about a minute)")
-    parser.add_argument("--out", help="run directory (default runs/reproduce/NAME; reused)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="run directory (default runs/reproduce/NAME; reused)"
+    )
     parser.add_argument(
         "--zoo",
         metavar="DIR",

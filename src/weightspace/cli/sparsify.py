@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from weightspace.cli.common import check_device, config_flags, group, input_argument
+from weightspace.cli.common import (
+    check_device,
+    config_flags,
+    group,
+    input_argument,
+    output_arguments,
+    start_over,
+)
 from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
@@ -20,6 +27,7 @@ def _sparsify(args: argparse.Namespace) -> None:
 
     config = config_from_args(SparsifyConfig, args)
     check_device(config.device)  # before anything is written
+    start_over(args, (args.zoo,))
     twin = sparsify_zoo(args.zoo, args.out, config, progress=not args.quiet)
     ok = twin.column("status") == "ok"
     last = twin.column("epoch") == twin.column("epoch").max()
@@ -76,7 +84,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "checkpoint per epoch). The twin links to its original; rerun to resume.",
     )
     input_argument(sparsify, help="the original zoo directory", old="ZOO")
-    sparsify.add_argument("--out", required=True, help="the twin zoo directory to write")
+    output_arguments(sparsify, "the twin zoo directory to write (a partial one is resumed)")
     sparsify.add_argument("--quiet", action="store_true", help="no progress bar")
     config_flags(sparsify, "weightspace.sparsify.config:SparsifyConfig")
     sparsify.set_defaults(run=_sparsify)
@@ -85,6 +93,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     input_argument(compare, help="the original zoo", old="ORIGINAL")
     input_argument(compare, "--twin", "a twin zoo written by `zoo sparsify`", old="TWIN")
-    compare.add_argument("--out", help="a directory for comparison.json, the table and figures")
-    compare.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    output_arguments(
+        compare,
+        "a directory for comparison.json, the table and figures",
+        required=False,
+        overwrite="replace earlier results in --out",
+    )
     compare.set_defaults(run=_compare)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields, replace
 
-from weightspace.cli.common import check_device, config_flags, group, input_argument
+from weightspace.cli.common import (
+    check_device,
+    config_flags,
+    group,
+    input_argument,
+    output_arguments,
+    start_over,
+)
 from weightspace.errors import WeightspaceError
 
 
@@ -27,6 +34,7 @@ def _zoo_create(args: argparse.Namespace) -> None:
     config = replace(config, **overrides)
     if args.data_root is not None:
         config = replace(config, dataset=replace(config.dataset, root=args.data_root))
+    start_over(args)
     zoo = create_zoo(
         config, args.out, backend=args.backend, device=args.device, progress=not args.quiet
     )
@@ -50,6 +58,7 @@ def _park_create(args: argparse.Namespace, park, overrides: dict) -> None:
     if args.data_root is not None:
         base = replace(base, dataset=replace(base.dataset, root=args.data_root))
     park = replace(park, base=base)
+    start_over(args)
     result = create_park(
         park, args.out, backend=args.backend, device=args.device, progress=not args.quiet
     )
@@ -232,7 +241,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     create.add_argument("--preset", help="a preset name (see `weightspace zoo presets`)")
     create.add_argument("--config", help="a .json or .toml zoo config")
-    create.add_argument("--out", required=True, help="the zoo directory to write")
+    output_arguments(create, "the zoo directory to write (a partial one is resumed)")
     create.add_argument("--backend", default="inprocess", choices=("inprocess", "ray"))
     create.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     create.add_argument("--data-root", help="folder of the dataset files (mnist, cifar10, svhn)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pyarrow.csv as pacsv
 import torch
 
 from weightspace.errors import ConfigError, check_choice
+from weightspace.storage import replace_dir
 from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import check_output_dir, make_work_dir
 
@@ -61,21 +61,41 @@ METRIC_COLUMNS = ("test_acc", "train_acc", "val_acc", "test_loss", "train_loss",
 _INTERNAL = ("model_id", "epoch", "shard", "shard_row", "status", "problem")
 
 
-def export_zoo(path: str | Path, to: str, out: str | Path) -> Path:
-    """Write the zoo at ``path`` in layout ``to`` (one of `EXPORT_FORMATS`) to the new ``out``."""
+SMALLCNN_FILES = frozenset({"weights.npy", "layout.csv", "metrics.csv.gz"})
+
+
+def is_export(path: Path) -> bool:
+    """``path`` holds an export of ours: only ``trial_NNNNN`` folders (Model Zoos layout) or
+    only the Small CNN Zoo layout's three files."""
+    names = {p.name for p in path.iterdir()}
+    trials = all(n.startswith("trial_") and (path / n / "params.json").is_file() for n in names)
+    return bool(names) and (trials or names <= SMALLCNN_FILES)
+
+
+def export_zoo(path: str | Path, to: str, out: str | Path, overwrite: bool = False) -> Path:
+    """Write the zoo at ``path`` in layout ``to`` (one of `EXPORT_FORMATS`) to the new ``out``;
+    with ``overwrite``, an earlier export at ``out`` is replaced once the new one is complete
+    (a folder of anything else is refused)."""
     check_choice("--to", to, EXPORT_FORMATS)
     zoo = open_zoo(path)
     out = Path(out).resolve()
-    if out.exists():
-        raise ConfigError("--out", "a path that does not exist yet", str(out), "Choose another")
+    if out.exists() and not (overwrite and out.is_dir() and is_export(out)):
+        raise ConfigError(
+            "--out",
+            "a path that does not exist yet (or, with --overwrite, an earlier export)",
+            str(out),
+            "Choose another --out" + ("" if overwrite else ", or pass --overwrite"),
+        )
+    if zoo.root.resolve().is_relative_to(out):
+        raise ConfigError("--out", f"a folder apart from the input {path}", str(out))
     check_output_dir(out, "--out")  # a folder we may write in
     out.parent.mkdir(parents=True, exist_ok=True)
     work = make_work_dir(out.parent, f".{out.name}.", ".exporting")
     try:
         (_modelzoos if to == "modelzoos" else _smallcnn)(zoo, work)
-        os.replace(work, out)
+        replace_dir(work, out)
     except BaseException:
-        shutil.rmtree(work)  # made by us just now
+        shutil.rmtree(work, ignore_errors=True)  # made by us just now
         raise
     return out
 
