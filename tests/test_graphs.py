@@ -216,15 +216,18 @@ def test_cli_diagnose_and_longrange(tmp_path, capsys):
     assert main(args) == 2  # refuses to overwrite
     assert main([*args, "--overwrite"]) == 0
     assert main(["graphs", "diagnose", "--out", str(tmp_path / "x"), "--size", "1"]) == 2
-    result = tmp_path / "lr.json"
+    result = tmp_path / "lr" / "longrange.json"  # what --out DIR receives
     small = ["--distances", "1", "2", "--train-graphs", "40", "--test-graphs", "20", "--epochs",
              "2", "--layers", "1", "--steps", "4", "--hidden", "8"]  # fmt: skip
-    assert main(["graphs", "longrange", "--out", str(result), *small]) == 0
+    capsys.readouterr()
+    assert main(["graphs", "longrange", "--out", str(result.parent), *small]) == 0
+    err = capsys.readouterr().err
+    assert "longrange: 100%" in err and "4/4" in err  # a bar over the 2 x 2 fits
     import json
 
     accuracy = json.loads(result.read_text())["accuracy"]
     assert set(accuracy) == {"DBGNN", "MPNN"} and set(accuracy["DBGNN"]) == {"1", "2"}
-    assert main(["graphs", "longrange", "--out", str(result), "--distances", "0"]) == 2
+    assert main(["graphs", "longrange", "--out-file", str(result), "--distances", "0"]) == 2
     assert "error:" in capsys.readouterr().err
 
 

@@ -19,7 +19,10 @@ SEEDS = ("hyperreps-2021", "generative-2022", "sane-2024", "behaviour-2025")
 
 def fake_finding(out, quick=False, log=print):  # noqa: ANN001, ANN201
     """A stand-in runner: writes a file, returns one row (registered by name in a test)."""
+    from weightspace.reproduce.registry import bars
+
     (out / "ran.txt").write_text(f"quick={quick}")
+    (out / "bars.txt").write_text(str(bars()))  # what its zoos, fits and twins would show
     return Result([Row("answer", "42", 41.5, 40.0, 43.0, "close")], notes=["a note"])
 
 
@@ -45,6 +48,12 @@ def test_registering_is_one_line_and_runs_through_the_cli(tmp_path, capsys):
         assert "| answer | 42 | 41.500 [40.000, 43.000] | close |" in text
         assert "command: weightspace reproduce fake-2099 --quick" in text and "wall time" in text
         assert (tmp_path / "reproduction.md").read_text() == text.rstrip("\n") + "\n"
+        assert (tmp_path / "bars.txt").read_text() == "False"  # --quiet: no bars
+        assert main(["reproduce", "fake-2099", "--quick", "--out", str(tmp_path)]) == 0
+        assert (tmp_path / "bars.txt").read_text() == "True"  # bars for each long stage
+        from weightspace.reproduce.registry import bars
+
+        assert bars() is False  # and only while it runs
         with pytest.raises(ConfigError, match="new name"):
             register("fake-2099", "again", "x", "m:f")
     finally:

@@ -40,7 +40,7 @@ def _longrange(args: argparse.Namespace) -> None:
     config = config_from_args(LongRangeConfig, args)
     out = Path(args.out)
     _refuse_existing([out], args.overwrite, args.out_flag)
-    results = run_long_range(config)
+    results = run_long_range(config, log=lambda _: None, progress=not args.quiet)
     print("| k | " + " | ".join(results) + " |")
     print("|---" * (len(results) + 1) + "|")
     for k in config.distances:
@@ -96,6 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "longrange", help="accuracy vs hop distance k: DBGNN vs an MPNN of equal depth"
     )
     output_arguments(longrange, "a directory for the accuracies", file="longrange.json")
+    longrange.add_argument("--quiet", action="store_true", help="no progress bar")
     config_flags(longrange, "weightspace.graphs.config:LongRangeConfig")
     longrange.set_defaults(run=_longrange)
 

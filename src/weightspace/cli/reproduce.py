@@ -41,7 +41,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     start = time.perf_counter()
-    result = reproduction.run(out, quick=args.quick, log=log, given=given)
+    result = reproduction.run(out, quick=args.quick, log=log, given=given, progress=not args.quiet)
     wall = time.perf_counter() - start
     command = f"weightspace reproduce {shlex.quote(args.name)}" + " --quick" * args.quick
     if given is not None:
@@ -103,7 +103,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="EPOCH",
         help="with --zoo: train the encoders on, and probe, only these epochs' checkpoints",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a reproduction.md not written here"
     )

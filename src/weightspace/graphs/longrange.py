@@ -70,10 +70,17 @@ def graph_accuracy(model: torch.nn.Module, graphs: list[Graph]) -> float:
     return float((model(batch)[mask].argmax(1) == batch.y[mask]).float().mean())
 
 
-def run_long_range(config: LongRangeConfig, log=print) -> dict[str, dict[int, float]]:  # noqa: ANN001
+def run_long_range(
+    config: LongRangeConfig,
+    log=print,  # noqa: ANN001
+    progress: bool = False,
+) -> dict[str, dict[int, float]]:
     """Test accuracy by k of a DBGNN and an MPNN of equal depth and width, each trained from
-    scratch per k; returns ``{model: {k: accuracy}}``."""
+    scratch per k; returns ``{model: {k: accuracy}}``. ``progress``: a bar over the fits."""
+    from tqdm import tqdm
+
     results: dict[str, dict[int, float]] = {"DBGNN": {}, "MPNN": {}}
+    bar = tqdm(total=2 * len(config.distances), desc="longrange", unit="fit", disable=not progress)
     for k in config.distances:
         train = long_range_data(config, k, config.train_graphs, 0)
         val = long_range_data(config, k, config.test_graphs, 1)
@@ -86,7 +93,9 @@ def run_long_range(config: LongRangeConfig, log=print) -> dict[str, dict[int, fl
             items = np.arange(len(graphs))
             history = fit_model(model, _loss(graphs), items[: len(train)], items[len(train) :], fit)
             results[name][k] = graph_accuracy(model, test)
+            bar.update()
             log(f"k={k:3d} {name:5s} test accuracy {results[name][k]:.3f} ({len(history)} epochs)")
+    bar.close()
     return results
 
 

@@ -21,7 +21,7 @@ from weightspace.generate.unseen import UnseenConfig, UnseenResult, unseen_round
 from weightspace.models.sane import SANE_PRESETS
 from weightspace.probe.across import probe_many
 from weightspace.probe.features import CrossArchStatistics, ManyFeatures, Part
-from weightspace.reproduce.registry import Result, Row, judge
+from weightspace.reproduce.registry import Result, Row, bars, judge
 from weightspace.stats import (
     HIGHER,
     bootstrap_scores,
@@ -186,7 +186,7 @@ def fit_park_sane(zoos: Sequence[Zoo], out: Path, epochs: int, log: Log = print,
     if (out / "config.json").exists():
         return load_encoder(out)
     config = replace(SANE_PRESETS["small"], positions="sinusoidal", token_size=64)
-    train = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, progress=False, **changes)
+    train = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, progress=bars(), **changes)
     log(f"fitting one SANE on {len(zoos)} zoos for {epochs} epochs")
     return SANE(config=config, train=train, out=out).fit(list(zoos))
 

@@ -22,7 +22,7 @@ from weightspace.models.sane import SANEConfig
 from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
 from weightspace.probe.report import ProbeReport
 from weightspace.probe.run import run_probes
-from weightspace.reproduce.registry import Result, Row, judge
+from weightspace.reproduce.registry import Result, Row, bars, judge
 from weightspace.stats import HIGHER, Estimate, mean_estimate, paired_estimate, two_sample_estimate
 from weightspace.storage import atomic_write_json, read_json
 from weightspace.train.config import fingerprint
@@ -80,7 +80,7 @@ def _zoo(setting: Setting) -> Zoo:
         return zoo
     config = QUICK_ZOO if quick else FULL_ZOO
     log(f"zoo {config.name} into {out / 'zoo'} (resumed if partial)")
-    return create_zoo(config, out / "zoo", progress=False)
+    return create_zoo(config, out / "zoo", progress=bars())
 
 
 FITTED_ON = "fitted-on.json"  # in the encoder's folder once its fit is done
@@ -132,7 +132,7 @@ def _hyperrep(setting: Setting, name: str, zoo: Zoo, **train) -> HyperRepresenta
 def _train(setting: Setting, epochs: tuple[int, int], **changes) -> TrainConfig:
     return TrainConfig(
         epochs=epochs[0] if setting.quick else epochs[1],
-        progress=False,
+        progress=bars(),
         zoo_epochs=setting.given.epochs,
         **changes,
     )

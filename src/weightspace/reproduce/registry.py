@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,15 @@ class Result:
     setup: str = ""
 
 
+_BARS: ContextVar[bool] = ContextVar("weightspace_reproduce_bars", default=False)
+
+
+def bars() -> bool:
+    """Whether the reproduction running now shows progress bars (each zoo it trains, encoder
+    it fits and twin it sparsifies: a bar with an estimate); `Reproduction.run` sets it."""
+    return _BARS.get()
+
+
 @dataclass(frozen=True)
 class Reproduction:
     name: str
@@ -83,14 +93,21 @@ class Reproduction:
         quick: bool,
         log: Callable[[str], None] = print,
         given: object | None = None,
+        progress: bool = False,
     ) -> Result:
-        """Run it in ``out``; ``given`` (a `findings.Given`) points it at the user's zoo."""
+        """Run it in ``out``; ``given`` (a `findings.Given`) points it at the user's zoo;
+        ``progress``: a bar for each long stage (`bars`), besides the ``log`` lines."""
         module, _, function = self.runner.partition(":")
         runner = getattr(importlib.import_module(module), function)
-        if given is None:
-            return runner(out, quick=quick, log=log)
-        self.check_takes_zoo()
-        return runner(out, quick=quick, log=log, given=given)
+        options = {"quick": quick, "log": log}
+        if given is not None:
+            self.check_takes_zoo()
+            options["given"] = given
+        token = _BARS.set(progress)
+        try:
+            return runner(out, **options)
+        finally:
+            _BARS.reset(token)
 
     def check_takes_zoo(self) -> None:
         """A `ConfigError` unless this reproduction also runs on a zoo the user gives."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from weightspace.errors import ConfigError
-from weightspace.reproduce.registry import Result, Row
+from weightspace.reproduce.registry import Result, Row, bars
 from weightspace.sparsify.compare import compare_twins, crossover, summary_table
 from weightspace.sparsify.config import SparsifyConfig
 from weightspace.sparsify.report import twins_section, write_figures
@@ -45,7 +45,7 @@ def _twin(zoo: Zoo, out: Path, config: SparsifyConfig) -> Zoo:
     """The twin zoo in ``out``: made now, or reused when an earlier run made it with exactly
     these settings (other settings are an error, never silently reused)."""
     if not (out / MANIFEST).is_file():
-        return sparsify_zoo(zoo, out, config)
+        return sparsify_zoo(zoo, out, config, progress=bars())
     twin = open_zoo(out)
     if twin.manifest.get("twin", {}).get("config") != config.to_dict():
         raise ConfigError(
@@ -66,7 +66,7 @@ def reproduce_twins(
     out = Path(out_dir)
     name, mp_config, vd_config = study_configs(quick)
     log(f"zoo {name} -> {out / 'zoo'}")
-    zoo = create_zoo(preset(name), out / "zoo", progress=False)
+    zoo = create_zoo(preset(name), out / "zoo", progress=bars())
     log(f"magnitude pruning, {len(mp_config.sparsity)} levels -> {out / 'twin-magnitude'}")
     mp = compare_twins(zoo, _twin(zoo, out / "twin-magnitude", mp_config))
     log(f"variational dropout, {vd_config.vd_epochs} epochs -> {out / 'twin-vd'}")
