@@ -146,6 +146,36 @@ def test_cli_sample_writes_an_evaluated_zoo(fitted, tmp_path, capsys):
     assert "samples by kde30" in capsys.readouterr().out
     samples = open_zoo(tmp_path / "samples")
     assert len(samples) == 3 and set(samples.column("method")) == {"kde30"}
-    assert samples.manifest["evaluation"]["zero_shot_test_acc"]["mean"] >= 0
+    evaluation = samples.manifest["evaluation"]
+    assert evaluation["zero_shot_test_acc"]["mean"] == pytest.approx(
+        float(np.mean(samples.column("test_acc")))
+    )  # the summary is of the samples written
+    assert evaluation["sources"] == {
+        "zoo_sha256": zoo.content_sha256,
+        "encoder_sha256": fitted[1].content_sha256,
+    }
     assert main(["zoo", "info", "--zoo", str(tmp_path / "samples")]) == 0
     assert "zero-shot" in capsys.readouterr().out
+
+
+def test_an_encoders_content_hash_survives_saving_and_tells_refits_apart(fitted):
+    from weightspace.encoders import load_encoder
+
+    zoo, encoder, run = fitted
+    assert load_encoder(run).content_sha256 == encoder.content_sha256
+    other = SANE("tiny", train=TrainConfig(epochs=1, batch_size=8, progress=False)).fit(zoo)
+    assert other.content_sha256 != encoder.content_sha256
+
+
+def test_samples_are_reused_only_when_drawn_from_the_same_zoo_and_encoder(fitted, tmp_path):
+    from weightspace.demo import _samples
+
+    zoo, encoder, _ = fitted
+    config, path = SampleConfig("kde30", 2, 0), tmp_path / "samples"
+    _samples(encoder, zoo, path, config)
+    made = (path / "manifest.json").stat().st_mtime_ns
+    _samples(encoder, zoo, path, config)
+    assert (path / "manifest.json").stat().st_mtime_ns == made  # the same sources: reused
+    other = SANE("tiny", train=TrainConfig(epochs=1, batch_size=8, progress=False)).fit(zoo)
+    again = _samples(other, zoo, path, config)  # another encoder: drawn anew
+    assert again.manifest["evaluation"]["sources"]["encoder_sha256"] == other.content_sha256

@@ -360,3 +360,22 @@ def test_a_users_folder_named_like_the_work_folder_is_left_alone(zoo, tmp_path):
     (work / "notes.txt").unlink()  # positive control: an empty work folder is taken as ours
     assert len(sparsify_zoo(zoo, tmp_path / "twin", SparsifyConfig(models=1))) > 0
     assert not work.exists()
+
+
+def test_a_reproductions_twin_is_reused_only_for_the_same_zoo_content(zoo, tmp_path):
+    from weightspace.reproduce.twins import _twin
+    from weightspace.sparsify.run import content_hash
+
+    config = SparsifyConfig(method="vd", vd_epochs=1, kl_ramp=1, models=2)
+    out = tmp_path / "twin"
+    _twin(zoo, out, config)
+    made = (out / "manifest.json").stat().st_mtime_ns
+    assert _twin(zoo, out, config).manifest["twin"]["original"]["content_sha256"] == content_hash(
+        zoo
+    )
+    assert (out / "manifest.json").stat().st_mtime_ns == made  # the same zoo: reused
+    other = create_zoo(tiny_config(name="other", seeds=1, lr=1e-3), tmp_path / "o", progress=False)
+    again = _twin(other, out, config)  # a retrained zoo: its twins are made again
+    assert again.manifest["twin"]["original"]["content_sha256"] == content_hash(other)
+    with pytest.raises(ConfigError, match="other settings"):  # settings still refused
+        _twin(other, out, SparsifyConfig(method="vd", vd_epochs=2, kl_ramp=2, models=2))

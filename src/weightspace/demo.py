@@ -249,15 +249,18 @@ def _sampling(encoder: SANE, zoo, out: Path, config: DemoConfig) -> dict:  # noq
 
 
 def _samples(encoder: SANE, zoo, path: Path, config: SampleConfig):  # noqa: ANN001, ANN202
-    """The samples of an earlier run when it drew them with the same settings, else new ones.
+    """The samples of an earlier run when it drew them with the same settings from the same
+    zoo and encoder (by content), else new ones.
 
     Samples are a pure function of the zoo, the encoder and the settings, all on disk, and
     `sample_zoo` writes them whole or not at all, so a stale directory is safe to replace.
     """
     if path.exists():
+        sources = {"zoo_sha256": zoo.content_sha256, "encoder_sha256": encoder.content_sha256}
         try:
             earlier = open_zoo(path)
-            if earlier.manifest["evaluation"]["config"] == asdict(config):
+            made = earlier.manifest["evaluation"]
+            if made["config"] == asdict(config) and made.get("sources") == sources:
                 return earlier
         except (WeightspaceError, KeyError):
             pass

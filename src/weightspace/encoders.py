@@ -7,6 +7,7 @@ one embedding per checkpoint; ``save``/``load`` write and read a directory (safe
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -280,11 +281,9 @@ class HyperRepresentation:
         return self.fit(zoo).transform(zoo)
 
     # ---- persistence -----------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (weights, normalizer, variances)."""
+    def _weights_file(self) -> bytes:
+        """``model.safetensors``: the weights, the normalizer (or the pool's) and variances."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         tensors = {
             f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()
         }
@@ -294,7 +293,21 @@ class HyperRepresentation:
             tensors["variances"] = self.variances_
         else:
             tensors.update(pool.tensors())
-        atomic_write_bytes(path / WEIGHTS, save(tensors, {"format": "weightspace.encoder"}))
+        return save(tensors, {"format": "weightspace.encoder"})
+
+    @property
+    def content_sha256(self) -> str:
+        """The sha256 of the fitted encoder's weights file: what a result made with it (samples,
+        embeddings) records, so a refitted encoder is never mistaken for this one."""
+        return hashlib.sha256(self._weights_file()).hexdigest()
+
+    def save(self, path: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (weights, normalizer, variances)."""
+        path = Path(path)
+        data = self._weights_file()
+        pool = getattr(self, "pool_", None)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path / WEIGHTS, data)
         if getattr(self, "split_", None) is not None:
             self.split_.save(path)
         meta = {

@@ -127,6 +127,8 @@ def sample_zoo(
     test = np.array([r.values["test_acc"] for r in rows])
     evaluation = {
         "config": asdict(config),
+        # what they were drawn from, by content: a result reused later must match both
+        "sources": {"zoo_sha256": zoo.content_sha256, "encoder_sha256": encoder.content_sha256},
         "anchors": {
             "rows": anchors.tolist(),
             "test_acc_mean": float(zoo.column("test_acc")[anchors].mean()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from weightspace.reproduce.registry import Result, Row, bars
 from weightspace.sparsify.compare import compare_twins, crossover, summary_table
 from weightspace.sparsify.config import SparsifyConfig
 from weightspace.sparsify.report import twins_section, write_figures
-from weightspace.sparsify.run import sparsify_zoo
+from weightspace.sparsify.run import content_hash, sparsify_zoo
 from weightspace.zoo import create_zoo, open_zoo, preset
 from weightspace.zoo.reader import Zoo
 from weightspace.zoo.storage import MANIFEST, atomic_write_bytes
@@ -43,7 +44,12 @@ def study_configs(quick: bool) -> tuple[str, SparsifyConfig, SparsifyConfig]:
 
 def _twin(zoo: Zoo, out: Path, config: SparsifyConfig) -> Zoo:
     """The twin zoo in ``out``: made now, or reused when an earlier run made it with exactly
-    these settings (other settings are an error, never silently reused)."""
+    these settings from this zoo's content (other settings are an error, never silently
+    reused; twins of a zoo since retrained are made again)."""
+    if (out / MANIFEST).is_file():
+        link = open_zoo(out).manifest.get("twin", {}).get("original", {})
+        if link.get("content_sha256") != content_hash(zoo):
+            shutil.rmtree(out)  # derived from an earlier zoo of this run directory: stale
     if not (out / MANIFEST).is_file():
         return sparsify_zoo(zoo, out, config, progress=bars())
     twin = open_zoo(out)
