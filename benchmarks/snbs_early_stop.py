@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from weightspace.powergrid import PowerGridConfig, SimulationConfig, make_grid, node_stability
-from weightspace.powergrid.integrate import StopRule
+from weightspace.powergrid.integrator import StopRule
 
 
 def main() -> None:

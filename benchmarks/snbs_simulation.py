@@ -41,7 +41,7 @@ from weightspace.powergrid import (
     perturbed_states,
 )
 from weightspace.powergrid.dynamics import GridTensors
-from weightspace.powergrid.integrate import integrate
+from weightspace.powergrid.integrator import integrate
 
 
 def stop_event(n: int, config: SimulationConfig):

@@ -425,3 +425,19 @@ def test_garbled_zoo_files_give_our_errors(tmp_path_factory, target, data):
         reopened.flat([0, 1])
     except WeightspaceError:
         return
+
+
+def test_attach_is_the_function_even_after_its_module_loaded_first():
+    # the package loads its names on first use (`zoo import --help` stays light); importing the
+    # submodule first must not hide the function `attach` (a loaded submodule is set on its
+    # package under its own name: the function's module must be named otherwise)
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib; importlib.import_module('weightspace.zoo.imports.attaching')\n"
+        "from weightspace.zoo.imports import attach\n"
+        "print(callable(attach), attach.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "weightspace.zoo.imports.attaching"]

@@ -85,3 +85,23 @@ def test_the_checker_sees_a_planted_import():
     assert violations("storage", "import weightspace.tokens.dataset\n") == {"tokens"}
     assert violations("graphs", "from weightspace.report.figures import png\n") == {"report"}
     assert not violations("graphs", "from weightspace.figures import png\n")
+
+
+LAZY_PACKAGES = ("zoo", "zoo.imports", "train", "diagnose", "tokens", "graphs", "powergrid",
+                 "sparsify")  # fmt: skip
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_no_lazily_exported_name_is_shadowed_by_a_submodule(package):
+    """A package that loads its names on first use (PEP 562) loses a name to a submodule of
+    the same name once that submodule is imported (the import system sets it on the package):
+    `weightspace.powergrid.integrate` was the module, not the function, after a first use."""
+    import importlib
+    import pkgutil
+
+    module = importlib.import_module(f"weightspace.{package}")
+    submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+    assert module._EXPORTS, package  # the package is lazy (else drop it from the list)
+    assert set(module._EXPORTS) & submodules == set()
+    for name, where in module._EXPORTS.items():  # each name is where the map says
+        assert hasattr(importlib.import_module(f"weightspace.{package}.{where}"), name), name

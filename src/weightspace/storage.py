@@ -5,7 +5,9 @@ overwrite a user's file by surprise. No pickles.
 
 Every file is written to a temporary name and renamed into place, so a crash leaves either
 the old file or the new one, never half a file. The zoo directory built on these is described
-in `weightspace.zoo.storage`.
+in `weightspace.zoo.storage`. pyarrow, torch and safetensors load inside the functions that
+write or read tables and weights: the JSON and output checks stay light (a command's
+``--help`` reads config modules that import this one).
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
-import torch
-from safetensors.torch import save
+from typing import TYPE_CHECKING, Any
 
 from weightspace.errors import ConfigError, FileFormatError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import torch
 
 PROGRESS = "progress.json"
 SHARDS = "shards"
@@ -204,6 +205,8 @@ def atomic_write_json(path: Path, value: Any) -> None:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
@@ -241,6 +244,8 @@ def shard_name(index: int) -> str:
 
 def write_weights(root: Path, index: int, tensors: dict[str, torch.Tensor]) -> str:
     """Write one shard's stacked weights (atomically); returns the file's sha256."""
+    from safetensors.torch import save
+
     data = save({k: v.contiguous() for k, v in tensors.items()}, {"format_version": "1"})
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(root / SHARDS / f"{shard_name(index)}.safetensors", data)
@@ -261,6 +266,9 @@ def finished_shard(root: Path, index: int) -> pa.Table | None:
     A shard counts as finished when its rows exist and its weights file has the hash the rows
     recorded; anything else (a kill between the two writes, a torn file) means redo it.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows_path = root / SHARDS / f"{shard_name(index)}.parquet"
     weights_path = root / SHARDS / f"{shard_name(index)}.safetensors"
     if not rows_path.exists() or not weights_path.exists():
@@ -277,6 +285,7 @@ def software_versions() -> dict[str, str]:
     """What wrote a dataset: recorded in its manifest."""
     import platform
 
+    import pyarrow as pa
     import torch
 
     from weightspace._version import __version__

@@ -109,13 +109,13 @@ def _model(args: argparse.Namespace) -> None:
 
 
 def _preset_flag(grid: argparse.ArgumentParser) -> None:
-    from weightspace.diagnose.grid import GRID_PRESETS
+    from weightspace.diagnose.config import GRID_PRESETS
 
     grid.add_argument("--preset", choices=tuple(GRID_PRESETS), help="a named grid")
 
 
 def _question_flag(fit: argparse.ArgumentParser) -> None:
-    from weightspace.diagnose.tree import SHAPES
+    from weightspace.diagnose.config import SHAPES
 
     fit.add_argument("--question", choices=tuple(SHAPES), default="temperature")
 
@@ -123,7 +123,7 @@ def _question_flag(fit: argparse.ArgumentParser) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     sub = group(commands, "diagnose", "why a model fell short: loss-landscape metrics, MD tree")
     grid = sub.add_parser("grid", help="train a width x batch x data grid (one zoo per cell)")
-    defer(grid, _preset_flag)  # the names and config classes live next to torch code
+    defer(grid, _preset_flag)  # the preset names: read once the command is chosen
     output_arguments(grid, "grid directory (resumed if partial)")
     grid.add_argument("--quiet", action="store_true")
     config_flags(grid, "weightspace.diagnose:DiagnosisGridConfig")

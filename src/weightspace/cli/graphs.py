@@ -76,10 +76,10 @@ def _probe(args: argparse.Namespace) -> None:
 
 
 def _graph_models_flag(probe: argparse.ArgumentParser) -> None:
-    from weightspace.graphs.weight_probe import GRAPH_MODELS
+    from weightspace.graphs.config import GRAPH_MODEL_NAMES
 
     probe.add_argument(
-        "--graph-models", nargs="+", choices=tuple(GRAPH_MODELS), default=["dbgnn", "mpnn"]
+        "--graph-models", nargs="+", choices=GRAPH_MODEL_NAMES, default=["dbgnn", "mpnn"]
     )
 
 
@@ -105,10 +105,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     probe.add_argument("--zoo", required=True)
     probe.add_argument("--encoder", nargs="+", help="encoder directories written by `fit`")
-    defer(probe, _graph_models_flag)  # the names and configs live next to torch code
+    defer(probe, _graph_models_flag)  # the network names: read once the command is chosen
     probe.add_argument("--zoo-epochs", type=int, nargs="+", help="probe only these checkpoints")
     output_arguments(
         probe, "also write the scores in a directory", file="probes.json", required=False
     )
-    config_flags(probe, "weightspace.graphs.weight_probe:WeightGraphConfig", skip=("model",))
+    config_flags(probe, "weightspace.graphs.config:WeightGraphConfig", skip=("model",))
     probe.set_defaults(run=_probe)

@@ -8,17 +8,39 @@ decision-tree baselines, and the paper's transfer protocols.
     >>> tree = MDTree("temperature").fit(table)
 """
 
-from weightspace.diagnose.cka import linear_cka, mixup_inputs
-from weightspace.diagnose.connectivity import CurveConfig, bezier, connectivity_scores
-from weightspace.diagnose.grid import GRID_PRESETS, DiagnosisGridConfig, grid_preset, train_grid
-from weightspace.diagnose.hessian import hessian_metrics, hutchinson_trace, top_eigenvalue
-from weightspace.diagnose.labels import derive_labels
-from weightspace.diagnose.metrics import MetricsConfig, zoo_metrics
-from weightspace.diagnose.protocols import EvaluateConfig, evaluate, format_results
-from weightspace.diagnose.run import compute_metrics, diagnose_zoo
-from weightspace.diagnose.stack import Stack
-from weightspace.diagnose.tables import PUBLISHED_COLUMNS, read_metrics, write_metrics
-from weightspace.diagnose.tree import SHAPES, BaselineTree, MDTree
+from weightspace._lazy import lazy_names
+
+# loaded on first use: `diagnose ... --help` reads the configs (`config`) without torch
+_EXPORTS = {
+    "linear_cka": "cka",
+    "mixup_inputs": "cka",
+    "CurveConfig": "config",
+    "bezier": "connectivity",
+    "connectivity_scores": "connectivity",
+    "GRID_PRESETS": "config",
+    "DiagnosisGridConfig": "config",
+    "grid_preset": "config",
+    "train_grid": "grid",
+    "hessian_metrics": "hessian",
+    "hutchinson_trace": "hessian",
+    "top_eigenvalue": "hessian",
+    "derive_labels": "labels",
+    "MetricsConfig": "config",
+    "zoo_metrics": "metrics",
+    "EvaluateConfig": "config",
+    "evaluate": "protocols",
+    "format_results": "protocols",
+    "compute_metrics": "run",
+    "diagnose_zoo": "run",
+    "Stack": "stack",
+    "PUBLISHED_COLUMNS": "tables",
+    "read_metrics": "tables",
+    "write_metrics": "tables",
+    "SHAPES": "config",
+    "BaselineTree": "tree",
+    "MDTree": "tree",
+}
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 __all__ = [
     "GRID_PRESETS",

@@ -10,38 +10,15 @@ metric.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from weightspace.diagnose.config import CurveConfig
 from weightspace.diagnose.stack import Stack
-from weightspace.errors import ConfigError
 
 INTERIOR = (0.25, 0.5, 0.75)
-
-
-@dataclass(frozen=True)
-class CurveConfig:
-    """How the curve between two seeds is fitted and read."""
-
-    kind: Literal["bezier", "line"] = field(
-        default="bezier", metadata={"help": "trained Bézier curve, or the straight line (cheaper)"}
-    )
-    epochs: int = field(default=10, metadata={"help": "epochs of training the bend"})
-    batch_size: int = field(default=64, metadata={"help": "batch size of training the bend"})
-    lr: float = field(default=0.01, metadata={"help": "SGD learning rate of the bend"})
-    momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        if self.epochs < 0:
-            raise ConfigError("curve epochs", "an integer >= 0", self.epochs)
-        if self.batch_size < 1:
-            raise ConfigError("curve batch_size", "an integer >= 1", self.batch_size)
-        if self.lr <= 0:
-            raise ConfigError("curve lr", "a number > 0", self.lr)
 
 
 def bezier(a: torch.Tensor, bend: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

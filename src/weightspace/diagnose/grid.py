@@ -8,94 +8,20 @@ seeds trained together. A grid directory holds ``grid.json`` and one zoo per cel
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from weightspace.diagnose.config import (  # noqa: F401 (GRID_PRESETS, grid_preset: re-exported)
+    GRID_PRESETS,
+    DiagnosisGridConfig,
+    cell_name,
+    grid_preset,
+)
 from weightspace.errors import ConfigError, ZooFormatError
-from weightspace.zoo import DatasetConfig, ZooConfig, create_zoo
+from weightspace.zoo import create_zoo
 from weightspace.zoo.storage import MANIFEST, atomic_write_json, read_json
 
 GRID_FILE = "grid.json"
 CELLS = "cells"
-
-
-@dataclass(frozen=True)
-class DiagnosisGridConfig:
-    """A diagnosis grid of a width-scalable CNN ("cnn-w") trained with SGD."""
-
-    name: str = "digits-md"
-    dataset: str = field(default="digits", metadata={"help": "embedded data set (digits, tetris)"})
-    widths: tuple[int, ...] = field(default=(2, 4, 8, 16), metadata={"help": "channels k"})
-    batch_sizes: tuple[int, ...] = (16, 64, 256)
-    data_fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
-    seeds: int = field(default=2, metadata={"help": "models per cell (>= 2 for connectivity)"})
-    epochs: int = 12
-    lr: float = 0.05
-    weight_decay: float = 5e-4
-    label_noise: float = field(default=0.0, metadata={"help": "share of flipped train labels"})
-
-    def __post_init__(self) -> None:
-        for name in ("widths", "batch_sizes", "data_fractions"):
-            if not getattr(self, name):
-                raise ConfigError(name, "at least one value", getattr(self, name))
-        if min(self.widths) < 1 or min(self.batch_sizes) < 1:
-            raise ConfigError(
-                "widths/batch_sizes", "integers >= 1", (self.widths, self.batch_sizes)
-            )
-        if self.seeds < 1 or self.epochs < 1:
-            raise ConfigError("seeds/epochs", "integers >= 1", (self.seeds, self.epochs))
-        self.cell_config(self.widths[0], self.batch_sizes[0], self.data_fractions[0])  # validates
-
-    def cells(self) -> list[tuple[int, int, float]]:
-        return list(itertools.product(self.widths, self.batch_sizes, self.data_fractions))
-
-    def cell_config(self, width: int, batch_size: int, fraction: float) -> ZooConfig:
-        """The zoo of one cell: its seeds differ, everything else is the cell's."""
-        return ZooConfig(
-            name=f"{self.name}-{cell_name(width, batch_size, fraction)}",
-            architecture="cnn-w",
-            dataset=DatasetConfig(
-                self.dataset, train_fraction=fraction, label_noise=self.label_noise
-            ),
-            hidden=(width,),
-            activation="relu",
-            init="default",
-            optimizer="sgd",
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            seeds=self.seeds,
-            epochs=self.epochs,
-            batch_size=batch_size,
-            checkpoint_epochs=(self.epochs,),
-            shard_size=self.seeds,
-            train_metrics="full",
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def cell_name(width: int, batch_size: int, fraction: float) -> str:
-    return f"w{width}-bs{batch_size}-d{round(fraction * 100):03d}"
-
-
-_BASE = DiagnosisGridConfig()
-GRID_PRESETS = {
-    "digits-md": _BASE,
-    "digits-md-noisy": DiagnosisGridConfig(name="digits-md-noisy", label_noise=0.1),
-    # a few seconds: for tests and a first look
-    "digits-md-tiny": DiagnosisGridConfig(
-        name="digits-md-tiny", widths=(2, 8), batch_sizes=(16, 256), data_fractions=(0.5, 1.0),
-        seeds=2, epochs=3,
-    ),
-}  # fmt: skip
-
-
-def grid_preset(name: str) -> DiagnosisGridConfig:
-    if name not in GRID_PRESETS:
-        raise ConfigError("--preset", f"one of {', '.join(GRID_PRESETS)}", name)
-    return GRID_PRESETS[name]
 
 
 def train_grid(config: DiagnosisGridConfig, out: str | Path, progress: bool = True) -> list[Path]:

@@ -9,14 +9,13 @@ the column layout of the published MD-tree tables.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
 
 from weightspace.diagnose.cka import mixup_inputs, seed_cka
-from weightspace.diagnose.connectivity import CurveConfig, mode_connectivity
+from weightspace.diagnose.config import MetricsConfig
+from weightspace.diagnose.connectivity import mode_connectivity
 from weightspace.diagnose.hessian import hessian_metrics
 from weightspace.diagnose.stack import Stack
 from weightspace.errors import ConfigError
@@ -24,47 +23,6 @@ from weightspace.zoo import Zoo, build_model, load_dataset
 from weightspace.zoo.datasets import DatasetConfig, Splits
 
 CONFIG_FACTORS = ("activation", "dropout", "init", "optimizer", "lr", "weight_decay")
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """What `zoo_metrics` computes and how."""
-
-    hessian_samples: int = field(
-        default=200, metadata={"help": "training samples of the fixed Hessian batch"}
-    )
-    hessian_iters: int = field(default=100, metadata={"help": "max Hutchinson/power iterations"})
-    hessian_tol: float = field(default=1e-3, metadata={"help": "relative stopping tolerance"})
-    cka_samples: int = field(default=200, metadata={"help": "mixup inputs for CKA"})
-    mixup_alpha: float = field(default=16.0, metadata={"help": "λ ~ Beta(alpha, alpha)"})
-    curve: Literal["bezier", "line"] = field(
-        default="bezier",
-        metadata={
-            "help": "mode connectivity by a trained Bézier curve, or the straight line "
-            "(cheaper; a deviation from the published metric)"
-        },
-    )
-    curve_epochs: int = field(default=10, metadata={"help": "epochs of training the bend"})
-    curve_batch_size: int = 64
-    curve_lr: float = 0.01
-    batched: bool = field(
-        default=True, metadata={"help": "all models of a zoo at once (torch.func) or one by one"}
-    )
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("hessian_samples", "hessian_iters", "cka_samples"):
-            if getattr(self, name) < 2:
-                raise ConfigError(name, "an integer >= 2", getattr(self, name))
-        if not self.hessian_tol >= 0:
-            raise ConfigError("hessian_tol", "a number >= 0", self.hessian_tol)
-        if self.mixup_alpha <= 0:
-            raise ConfigError("mixup_alpha", "a number > 0", self.mixup_alpha)
-        CurveConfig(self.curve, self.curve_epochs, self.curve_batch_size, self.curve_lr)
-
-    @property
-    def curve_config(self) -> CurveConfig:
-        return CurveConfig(self.curve, self.curve_epochs, self.curve_batch_size, self.curve_lr)
 
 
 def final_rows(zoo: Zoo) -> np.ndarray:
@@ -130,7 +88,10 @@ def _log(value: float) -> float:
     return math.log(value) if value > 0 else float("nan")
 
 
-def zoo_metrics(zoo: Zoo, config: MetricsConfig = MetricsConfig()) -> list[dict]:
+_DEFAULT = MetricsConfig()  # frozen: one instance serves every call
+
+
+def zoo_metrics(zoo: Zoo, config: MetricsConfig = _DEFAULT) -> list[dict]:
     """One row per configuration of ``zoo`` in the published MD-tree column layout."""
     # the training data: a created zoo's own, an imported zoo's attached task (or the error
     # that says how to attach one)

@@ -10,11 +10,9 @@ sample; results are means. `CASES` names the paper's cases (its released benchma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import numpy as np
 
+from weightspace.diagnose.config import EvaluateConfig
 from weightspace.diagnose.labels import counted
 from weightspace.diagnose.tables import Table, columns, select
 from weightspace.diagnose.tree import SHAPES, BaselineTree, MDTree
@@ -22,65 +20,6 @@ from weightspace.errors import ConfigError, check_choice
 from weightspace.stats import mean_estimate, paired_estimate
 
 METHODS = ("md", "validation", "hyperparameter", "landscape")
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """Which question, which protocol, and the protocol's settings."""
-
-    question: Literal["temperature", "temperature-cka", "width", "data"] = field(
-        default="temperature", metadata={"help": "the failure to diagnose"}
-    )
-    protocol: Literal["dataset", "data-fractions", "scale-data", "scale-params"] = field(
-        default="dataset", metadata={"help": "how the fitting rows are chosen"}
-    )
-    pairs: int = field(default=8, metadata={"help": "(data, width) pairs fitted on (dataset)"})
-    fractions: int = field(
-        default=1, metadata={"help": "data fractions fitted on (data-fractions)"}
-    )
-    max_data: float = field(default=5000, metadata={"help": "largest data amount (scale-data)"})
-    max_params: float = field(default=11000, metadata={"help": "most parameters (scale-params)"})
-    params_digits: int = field(
-        default=3,
-        metadata={
-            "help": "scale-params compares parameter counts in millions rounded to this many "
-            "decimals, as the paper's '0.011 M' (11,420 -> 0.011); -1: exact counts"
-        },
-    )
-    hyperparameters: Literal["published", "both"] = field(
-        default="published",
-        metadata={
-            "help": "hyperparameter tree features: the released scripts' (both for temperature, "
-            "log data amount for width, log parameter count for data) or both for every question"
-        },
-    )
-    min_width: int = field(
-        default=-1, metadata={"help": "leave out narrower models; -1: the question's default"}
-    )
-    seeds: tuple[int, ...] = field(default=(42, 90, 38, 18, 72), metadata={"help": "repeats"})
-    search: Literal["bounded", "scan"] = field(
-        default="bounded",
-        metadata={"help": "threshold fit: bounded scalar minimisation (published) or exact scan"},
-    )
-    bounds: Literal["published", "data"] = field(
-        default="published",
-        metadata={"help": "threshold bounds: the published ones, or each feature's fitted range"},
-    )
-    passes: int = field(
-        default=1, metadata={"help": "times each threshold is fitted in turn (published: 1)"}
-    )
-
-    def __post_init__(self) -> None:
-        if self.passes < 1:
-            raise ConfigError("passes", "an integer >= 1", self.passes)
-        if self.pairs < 1:
-            raise ConfigError("pairs", "an integer >= 1", self.pairs)
-        if self.fractions < 1:
-            raise ConfigError("fractions", "an integer >= 1", self.fractions)
-        if not -1 <= self.params_digits <= 6:
-            raise ConfigError("params_digits", "an integer from -1 to 6", self.params_digits)
-        if not self.seeds:
-            raise ConfigError("seeds", "at least one seed", self.seeds)
 
 
 def usable(table: Table, config: EvaluateConfig) -> Table:

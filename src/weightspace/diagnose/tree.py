@@ -9,7 +9,6 @@ feature and has an initial value and bounds.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -17,64 +16,16 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.tree import DecisionTreeClassifier
 
+from weightspace.diagnose.config import (  # noqa: F401 (Threshold: re-exported)
+    SHAPES,
+    Node,
+    Threshold,
+    TreeShape,
+)
 from weightspace.diagnose.labels import counted
 from weightspace.diagnose.tables import Table, columns, select
 from weightspace.errors import ConfigError, FileFormatError, NotFittedError, check_choice
 from weightspace.zoo.storage import atomic_write_json, read_json
-
-Node = str | tuple
-
-
-@dataclass(frozen=True)
-class Threshold:
-    feature: str
-    init: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class TreeShape:
-    """A question's tree: its label column, thresholds and node structure."""
-
-    question: str
-    label: str
-    thresholds: tuple[Threshold, ...]
-    root: Node
-    min_width: int = 0  # rows of narrower models are left out (the data question)
-
-
-_TE, _HESS = (0.0, 1.0), (4.0, 9.0)
-SHAPES = {
-    # train_error <= t0 -> small; poorly connected -> (hessian_t <= t2 -> large else small)
-    "temperature": TreeShape(
-        "temperature", "bs_failure",
-        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
-         Threshold("hessian_t", 7, *_HESS)),
-        (0, "small", (1, (2, "large", "small"), "large")),
-    ),
-    "temperature-cka": TreeShape(
-        "temperature-cka", "bs_failure",
-        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
-         Threshold("CKA", 0.5, 0.2, 0.8)),
-        (0, "small", (1, (2, "small", "large"), "large")),
-    ),
-    "width": TreeShape(
-        "width", "width_vs_batch",
-        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity_peak", -10, -30, 0),
-         Threshold("mode_connectivity_peak", -10, -30, 0)),
-        (0, (1, "width", "batch"), (2, "width", "batch")),
-    ),
-    "data": TreeShape(
-        "data", "data_vs_batch",
-        (Threshold("train_error", 0.5, *_TE), Threshold("mode_connectivity", -10, -30, 0),
-         Threshold("hessian_t", 7, *_HESS), Threshold("mode_connectivity", -10, -30, 0),
-         Threshold("hessian_t", 7, *_HESS), Threshold("hessian_t", 7, *_HESS)),
-        (0, (1, (4, "data", "batch"), (2, "data", "batch")),
-         (3, "batch", (5, "data", "batch"))),
-        min_width=32,
-    ),
-}  # fmt: skip
 
 
 def _leaf_path(node: Node, values: np.ndarray, thresholds: np.ndarray, path: list) -> str:

@@ -18,69 +18,23 @@ drawn per zoo.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from weightspace.errors import ConfigError, NotFittedError, check_choice
+from weightspace.errors import ConfigError, NotFittedError
+from weightspace.graphs.config import WeightGraphConfig
 from weightspace.graphs.data import Graph
-from weightspace.graphs.dbgnn import DBGNN, DBGNNConfig
+from weightspace.graphs.dbgnn import DBGNN
 from weightspace.graphs.mpnn import MPNN
-from weightspace.graphs.training import FitConfig, fit_model
+from weightspace.graphs.training import fit_model
 from weightspace.graphs.weight_graph import WeightGraphLayout, weight_graph_layout
 from weightspace.tokens.dataset import zoo_spec
 from weightspace.tokens.splits import SIBLINGS, group_keys
 from weightspace.zoo.reader import Zoo
 
+# keys: `weightspace.graphs.config.GRAPH_MODEL_NAMES` (what a config is checked against)
 GRAPH_MODELS = {"dbgnn": DBGNN, "mpnn": MPNN}
-
-
-@dataclass(frozen=True)
-class WeightGraphConfig:
-    """The weight-graph predictor: network, size and training."""
-
-    model: str = field(default="dbgnn", metadata={"help": "dbgnn or mpnn"})
-    hidden: int = field(default=32, metadata={"help": "node and edge state width"})
-    layers: int = field(default=3, metadata={"help": "layers K"})
-    steps: int = field(default=4, metadata={"help": "steps T per layer"})
-    delta: float = field(default=0.01, metadata={"help": "DBGNN init scale"})
-    activation: str = field(default="leaky_relu", metadata={"help": "after every step"})
-    targets: tuple[str, ...] = field(
-        default=("test_acc", "epoch", "ggap"), metadata={"help": "zoo columns to regress"}
-    )
-    holdout: float = field(default=0.15, metadata={"help": "training models held out for val"})
-    epochs: int = field(default=80, metadata={"help": "training epochs"})
-    batch_size: int = field(default=32, metadata={"help": "networks per step"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
-    seed: int = field(default=0, metadata={"help": "init, hold-out and shuffling seed"})
-
-    def __post_init__(self) -> None:
-        check_choice("model", self.model, tuple(GRAPH_MODELS))
-        if not 0.0 < self.holdout < 1.0:
-            raise ConfigError("holdout", "a share in (0, 1)", self.holdout)
-        if not self.targets:
-            raise ConfigError("targets", "at least one zoo column", self.targets)
-        object.__setattr__(self, "targets", tuple(self.targets))
-        self.network(1, 1)  # validates the sizes and the activation
-        self.fit_config()
-
-    def network(self, node_in: int, edge_in: int) -> DBGNNConfig:
-        return DBGNNConfig(
-            node_in=node_in,
-            edge_in=edge_in,
-            out=len(self.targets),
-            hidden_node=self.hidden,
-            hidden_edge=self.hidden,
-            layers=self.layers,
-            steps=self.steps,
-            delta=self.delta,
-            activation=self.activation,
-            readout="graph",
-        )
-
-    def fit_config(self) -> FitConfig:
-        return FitConfig(self.epochs, self.batch_size, self.lr, seed=self.seed)
 
 
 class WeightGraphFeatures:

@@ -19,7 +19,7 @@ from weightspace.errors import ConfigError
 from weightspace.powergrid.config import SimulationConfig
 from weightspace.powergrid.dynamics import GridTensors, perturbed_states
 from weightspace.powergrid.growth import Grid
-from weightspace.powergrid.integrate import StopRule, integrate
+from weightspace.powergrid.integrator import StopRule, integrate
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,32 @@
 """Weight tokens: tokenizers, normalization, augmentations, datasets."""
 
-from weightspace.tokens.augment import (
-    AdditiveNoise,
-    Compose,
-    Erase,
-    MultiplicativeNoise,
-    Permute,
-    RandomWindow,
-    TwoViews,
-)
-from weightspace.tokens.dataset import (
-    SplitConfig,
-    ZooTokens,
-    fit_normalizer,
-    split_models,
-    split_rows,
-    zoo_spec,
-)
-from weightspace.tokens.normalize import LayerNormalizer
-from weightspace.tokens.splits import Split, encoder_split, resolve_split, siblings_across
-from weightspace.tokens.tokenizers import LayerTokenizer, NeuronTokenizer, TokenBatch
+from weightspace._lazy import lazy_names
+
+# loaded on first use: `fit --help` reads SplitConfig without the tokenizers' torch code
+_EXPORTS = {
+    "AdditiveNoise": "augment",
+    "Compose": "augment",
+    "Erase": "augment",
+    "MultiplicativeNoise": "augment",
+    "Permute": "augment",
+    "RandomWindow": "augment",
+    "TwoViews": "augment",
+    "SplitConfig": "config",
+    "ZooTokens": "dataset",
+    "fit_normalizer": "dataset",
+    "split_models": "dataset",
+    "split_rows": "dataset",
+    "zoo_spec": "dataset",
+    "LayerNormalizer": "normalize",
+    "Split": "splits",
+    "encoder_split": "splits",
+    "resolve_split": "splits",
+    "siblings_across": "splits",
+    "LayerTokenizer": "tokenizers",
+    "NeuronTokenizer": "tokenizers",
+    "TokenBatch": "tokenizers",
+}
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 __all__ = [
     "AdditiveNoise",

@@ -16,56 +16,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from weightspace.errors import ConfigError, check_choice
+from weightspace.tokens.config import SIBLINGS, SplitConfig
 
 SPLITS = ("train", "val", "test")
 USABLE = ("ok", "diverged")  # a diverged model keeps its finite checkpoints
-SIBLINGS = ("seed", "init")  # a fixed-seed grid's models with these in common start alike
 SPLIT_FILE = "split.json"
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """How a zoo's models are divided: shares of (train, val, test), the seed, and the factors
-    whose shared values keep models together (``()``: plain split by model id)."""
-
-    fractions: tuple[float, float, float] = field(
-        default=(0.7, 0.15, 0.15), metadata={"help": "shares of train, val, test"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the split"})
-    group_by: tuple[str, ...] = field(
-        default=SIBLINGS,
-        metadata={"help": "zoo columns whose shared values keep models together; none = plain"},
-    )
-
-    def __post_init__(self) -> None:
-        fractions = tuple(float(f) for f in self.fractions)
-        if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
-            raise ConfigError("fractions", "three non-negative shares of train, val, test", None)
-        object.__setattr__(self, "fractions", fractions)
-        object.__setattr__(self, "group_by", tuple(self.group_by))
-        if not all(isinstance(g, str) and g for g in self.group_by):
-            raise ConfigError("group_by", "zoo column names", self.group_by)
-
-    @property
-    def kind(self) -> str:
-        return "grouped" if self.group_by else "plain"
-
-    def to_dict(self) -> dict:
-        return {
-            "fractions": list(self.fractions),
-            "seed": self.seed,
-            "group_by": list(self.group_by),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> SplitConfig:
-        return cls(tuple(raw["fractions"]), int(raw["seed"]), tuple(raw.get("group_by", ())))
 
 
 DEFAULT = SplitConfig()
@@ -74,7 +35,7 @@ PLAIN = SplitConfig(group_by=())
 
 def split_models(
     model_ids: np.ndarray,
-    config: SplitConfig = SplitConfig(),
+    config: SplitConfig = DEFAULT,
     groups: np.ndarray | None = None,
 ) -> dict[str, set]:
     """{split: set of model ids}; every model in exactly one split, stable for a given seed.
@@ -168,7 +129,7 @@ class Split:
         return cls.from_dict(read_json(path, "split", "Refit the encoder with `weightspace fit`"))
 
 
-def resolve_split(zoo, config: SplitConfig | Split = SplitConfig()) -> Split:  # noqa: ANN001
+def resolve_split(zoo, config: SplitConfig | Split = DEFAULT) -> Split:  # noqa: ANN001
     """``config`` resolved on ``zoo`` (a `Split` is returned as it is).
 
     A zoo with fewer groups than parts to fill falls back to the plain split, with a warning,

@@ -1,4 +1,8 @@
-"""The training config of hyper-representations, and what a resumed run must match."""
+"""The training config of hyper-representations, and what a resumed run must match.
+
+Light (no torch, numpy or safetensors at import): ``fit --help`` reads the flags of
+`TrainConfig`; the device check and the checkpoint's file names load where they are used.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,18 @@ import re
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from weightspace.config import coerce, from_mapping
-from weightspace.devices import resolve_device
 from weightspace.errors import ConfigError, check_choice
-from weightspace.tokens.dataset import SplitConfig
-from weightspace.train.checkpoint import STATE
-from weightspace.train.pool import NORMALIZATIONS
+from weightspace.tokens.config import SplitConfig
 from weightspace.zoo.storage import read_json
+
+if TYPE_CHECKING:
+    import torch
+
+# how the layers of several zoos are normalized (`weightspace.train.pool`)
+NORMALIZATIONS = ("batch", "zoo")
 
 
 def _help(text: str) -> dict:
@@ -141,6 +147,8 @@ class TrainConfig:
 
     def resolve_device(self) -> torch.device:
         """The device to train on; one that is not there is a `DeviceError`."""
+        from weightspace.devices import resolve_device
+
         return resolve_device(self.device, "device")
 
 
@@ -171,6 +179,8 @@ def check_resumable(out: Path, expected: dict) -> bool:
     """True when ``out`` holds a checkpoint of the run ``expected`` fingerprints; a checkpoint
     of another run (another zoo, model or settings) is a `ConfigError`, before any tensor loads.
     """
+    from weightspace.train.checkpoint import STATE
+
     path = out / "checkpoint" / STATE
     if not path.is_file():
         return False

@@ -36,9 +36,9 @@ from weightspace.tokens.dataset import fit_normalizer, zoo_spec
 from weightspace.tokens.normalize import LayerNormalizer
 from weightspace.tokens.splits import DEFAULT, Split, SplitConfig, resolve_split
 from weightspace.tokens.tokenizers import LayerTokenizer, TokenBatch
+from weightspace.train.config import NORMALIZATIONS
 from weightspace.zoo.reader import Zoo
 
-NORMALIZATIONS = ("batch", "zoo")
 POOL_TOKEN_SIZE = 64  # one token size for every architecture (MultiZoo-SANE: 288, for ResNets)
 BATCH_EPS = 1e-4  # MultiZoo-SANE's eps of the per-batch loss normalization
 

@@ -1,12 +1,30 @@
 """Model zoos: architectures, datasets, population training, storage, presets."""
 
-from weightspace.zoo.architectures import ArchConfig, build_model, weight_spec
-from weightspace.zoo.config import Factor, ZooConfig
-from weightspace.zoo.create import create_zoo
-from weightspace.zoo.datasets import DatasetConfig, load_dataset
-from weightspace.zoo.park import Park, ParkConfig, create_park, is_park, open_park
-from weightspace.zoo.presets import PARK_PRESETS, PRESETS, park_preset, preset
-from weightspace.zoo.reader import Zoo, open_zoo
+from weightspace._lazy import lazy_names
+
+# loaded on first use: `zoo create --help` reads ZooConfig without the zoo's torch code
+_EXPORTS = {
+    "ArchConfig": "architectures",
+    "build_model": "architectures",
+    "weight_spec": "architectures",
+    "Factor": "config",
+    "ZooConfig": "config",
+    "create_zoo": "create",
+    "DatasetConfig": "config",
+    "load_dataset": "datasets",
+    "Park": "park",
+    "ParkConfig": "park",
+    "create_park": "park",
+    "is_park": "park",
+    "open_park": "park",
+    "PARK_PRESETS": "presets",
+    "PRESETS": "presets",
+    "park_preset": "presets",
+    "preset": "presets",
+    "Zoo": "reader",
+    "open_zoo": "reader",
+}
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 __all__ = [
     "ArchConfig",

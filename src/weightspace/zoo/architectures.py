@@ -21,7 +21,16 @@ from torch import nn
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.spec import WeightSpec, spec_from_module
-from weightspace.zoo.layers import INITS, Dropout, activation, initialize
+from weightspace.zoo.config import check_park_knobs
+from weightspace.zoo.layers import Dropout, activation, initialize
+from weightspace.zoo.names import (  # noqa: F401 (PARK_POOLS, PARK_STAGES: re-exported)
+    ARCHITECTURE_NAMES,
+    INITS,
+    PARK_DEFAULTS,
+    PARK_POOLS,
+    PARK_STAGES,
+    PARK_WIDTHS,
+)
 from weightspace.zoo.resnet import ResNet18
 
 
@@ -42,7 +51,7 @@ class ArchConfig:
     pool: str = "gap"
 
     def __post_init__(self) -> None:
-        check_choice("architecture", self.name, tuple(ARCHITECTURES))
+        check_choice("architecture", self.name, ARCHITECTURE_NAMES)
         check_choice("init", self.init, INITS)
         activation(self.activation)  # validates the name
         if not 0.0 <= self.dropout < 1.0:
@@ -68,42 +77,6 @@ class ArchConfig:
         for name in PARK_DEFAULTS:
             out.pop(name)
         return {**out, **self.knobs()}
-
-
-PARK_DEFAULTS = {"kernel": 3, "residual": False, "pool": "gap"}
-PARK_POOLS = ("gap", "max")
-PARK_STAGES = (2, 5)  # conv stages of the CNN Wild Park (Kofinas et al. 2024)
-
-
-def check_park_knobs(
-    name: str, hidden: tuple[int, ...], kernel: int, residual: bool, pool: str
-) -> None:
-    """Validate the park-cnn knobs; any other architecture must leave them at the defaults."""
-    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
-        raise ConfigError("kernel", "an odd integer >= 1 ('same' padding)", kernel)
-    if not isinstance(residual, bool):
-        raise ConfigError("residual", "true or false", residual)
-    check_choice("pool", pool, PARK_POOLS)
-    if name != "park-cnn":
-        given = {"kernel": kernel, "residual": residual, "pool": pool}
-        for knob, default in PARK_DEFAULTS.items():
-            if given[knob] != default:
-                raise ConfigError(
-                    knob,
-                    f"the default {default!r} for architecture {name!r}",
-                    given[knob],
-                    "kernel, residual and pool are knobs of architecture 'park-cnn' only",
-                )
-        return
-    low, high = PARK_STAGES
-    if hidden and not low <= len(hidden) <= high:
-        raise ConfigError("hidden", f"{low} to {high} conv stage widths", list(hidden))
-    if residual and len(hidden or PARK_WIDTHS) < 3:
-        raise ConfigError(
-            "residual",
-            "false for fewer than 3 stages (the skip joins non-adjacent stages)",
-            residual,
-        )
 
 
 @dataclass(frozen=True)
@@ -241,9 +214,6 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))  # (B, num_classes)
 
 
-PARK_WIDTHS = (16, 16, 16)  # park-cnn stage widths when ``hidden`` is empty
-
-
 class ParkCNN(nn.Module):
     """A CNN of the Wild Park family (Kofinas et al. 2024), for small images.
 
@@ -306,6 +276,7 @@ def _resnet18(config: ArchConfig) -> nn.Module:
     return ResNet18(config.input_shape[0], config.num_classes, config.activation)
 
 
+# keys: `weightspace.zoo.names.ARCHITECTURE_NAMES` (what a config is checked against)
 ARCHITECTURES: dict[str, Callable[[ArchConfig], nn.Module]] = {
     "cnn-s": ConvNet,
     "cnn-l": ConvNet,

@@ -6,6 +6,10 @@ draw per model. In a JSON/TOML config file:
     lr = 1e-3                         # fixed
     lr = [1e-3, 1e-4]                 # grid
     lr = {loguniform = [1e-4, 1e-2]}  # random draw per model (also: uniform, choice)
+
+Light: the standard library and the names of `weightspace.zoo.names` only (numpy and the torch
+code of the members load inside `ZooConfig.members`), so ``zoo create --help`` reads the flags
+of `ZooConfig` without importing torch.
 """
 
 from __future__ import annotations
@@ -16,22 +20,174 @@ import math
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from weightspace.config import coerce, read_config_file
 from weightspace.errors import ConfigError, check_choice
-from weightspace.zoo.architectures import (
-    ARCHITECTURES,
+from weightspace.zoo.names import (
+    ACTIVATION_NAMES,
+    ARCHITECTURE_NAMES,
+    DATASET_NAMES,
+    FILE_DATASETS,
+    INITS,
+    OPTIMIZERS,
     PARK_DEFAULTS,
-    ArchConfig,
-    check_park_knobs,
+    PARK_POOLS,
+    PARK_STAGES,
+    PARK_WIDTHS,
+    USER_DATASETS,
 )
-from weightspace.zoo.datasets import DatasetConfig
-from weightspace.zoo.layers import ACTIVATIONS, INITS
-from weightspace.zoo.members import ModelSpec
-from weightspace.zoo.optim import OPTIMIZERS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from weightspace.zoo.members import ModelSpec
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data a zoo trains on and how it is split.
+
+    ``root`` is the folder of the files for the file-based datasets. Datasets without an official
+    test split (digits, tetris, mnist5k) are split ``1 - val - test / val / test``, seeded by
+    ``split_seed``; the others carve the validation split out of their training files.
+    ``train_fraction`` keeps a seeded subset of the training split (the NeurIPS 2021 zoos vary
+    it). ``label_noise`` replaces that share of the
+    training labels by a different class, drawn with ``split_seed`` (validation and test labels
+    stay clean), as in the 10 % label-noise collection of Zhou et al. 2024.
+
+    The user's own data: ``npz`` (``root`` = an .npz file with x_train, y_train, x_test, y_test
+    and optionally x_val, y_val) and ``imagefolder`` (``root`` = a folder of class folders, or
+    of train/ [val/] test/ folders of class folders).
+
+    The input the networks see is part of the task: pixels are first scaled to [0, 1] (uint8 /
+    255; float arrays are taken as they are), ``grayscale`` averages the colour channels (as the
+    Small CNN Zoo made CIFAR10-GS and SVHN-GS), then ``transform``: ``standardize`` (default:
+    each channel by the training split's mean and std, as our zoos are trained), ``unit`` (the
+    [0, 1] pixels unchanged) or ``meanstd`` (the given per-channel ``mean`` and ``std``, e.g. the
+    normalization a network was trained with elsewhere).
+
+    Loading: `weightspace.zoo.datasets.load_dataset`.
+    """
+
+    name: str = "digits"
+    root: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    train_fraction: float = 1.0
+    label_noise: float = 0.0
+    split_seed: int = 0
+    tetris_samples: int = 1000
+    # added later: `to_dict` leaves these out at their defaults, so older zoos read the same
+    transform: str = "standardize"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    grayscale: bool = False
+
+    def __post_init__(self) -> None:
+        hints = _dataset_field_types()
+        for f in fields(self):  # `split_seed = "1"` or `tetris_samples = true` is an error
+            object.__setattr__(
+                self, f.name, coerce(f"dataset.{f.name}", hints[f.name], getattr(self, f.name))
+            )
+        check_choice("dataset", self.name, DATASET_NAMES)
+        for name, low in (("split_seed", 0), ("tetris_samples", 10)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"dataset.{name}", f"an integer >= {low}", getattr(self, name))
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise ConfigError(name, "a fraction in (0, 0.5)", value)
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ConfigError("train_fraction", "a fraction in (0, 1]", self.train_fraction)
+        if not 0.0 <= self.label_noise < 1.0:
+            raise ConfigError("label_noise", "a share in [0, 1)", self.label_noise)
+        if self.name in FILE_DATASETS and self.root is None:
+            raise ConfigError(
+                "dataset.root",
+                f"the folder holding the {self.name} files",
+                None,
+                f"Set root to a local folder with {FILE_DATASETS[self.name]}.",
+            )
+        if self.name in USER_DATASETS and self.root is None:
+            raise ConfigError(
+                "dataset.root",
+                USER_DATASETS[self.name],
+                None,
+                "Set root (--data-root) to your data",
+            )
+        self._check_transform()
+
+    def _check_transform(self) -> None:
+        check_choice("dataset.transform", self.transform, TRANSFORMS)
+        given = bool(self.mean or self.std)
+        if (self.transform == "meanstd") != given:
+            raise ConfigError(
+                "dataset.mean/std",
+                "per-channel mean and std exactly when transform is meanstd",
+                {"transform": self.transform, "mean": self.mean, "std": self.std},
+                "Give both with transform = 'meanstd', or neither",
+            )
+        if given and (
+            len(self.mean) != len(self.std)
+            or not all(math.isfinite(v) for v in (*self.mean, *self.std))
+            or min(self.std) <= 0
+        ):
+            raise ConfigError(
+                "dataset.mean/std",
+                "finite per-channel values of one length, std > 0",
+                {"mean": self.mean, "std": self.std},
+            )
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for name, default in LATER_DEFAULTS.items():  # older manifests lack them
+            if out[name] == default:
+                del out[name]
+            elif isinstance(out[name], tuple):
+                out[name] = list(out[name])
+        return out
+
+
+TRANSFORMS = ("standardize", "unit", "meanstd")
+LATER_DEFAULTS = {"transform": "standardize", "mean": (), "std": (), "grayscale": False}
+
+
+@functools.cache
+def _dataset_field_types() -> dict:
+    return typing.get_type_hints(DatasetConfig)
+
+
+def check_park_knobs(
+    name: str, hidden: tuple[int, ...], kernel: int, residual: bool, pool: str
+) -> None:
+    """Validate the park-cnn knobs; any other architecture must leave them at the defaults."""
+    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+        raise ConfigError("kernel", "an odd integer >= 1 ('same' padding)", kernel)
+    if not isinstance(residual, bool):
+        raise ConfigError("residual", "true or false", residual)
+    check_choice("pool", pool, PARK_POOLS)
+    if name != "park-cnn":
+        given = {"kernel": kernel, "residual": residual, "pool": pool}
+        for knob, default in PARK_DEFAULTS.items():
+            if given[knob] != default:
+                raise ConfigError(
+                    knob,
+                    f"the default {default!r} for architecture {name!r}",
+                    given[knob],
+                    "kernel, residual and pool are knobs of architecture 'park-cnn' only",
+                )
+        return
+    low, high = PARK_STAGES
+    if hidden and not low <= len(hidden) <= high:
+        raise ConfigError("hidden", f"{low} to {high} conv stage widths", list(hidden))
+    if residual and len(hidden or PARK_WIDTHS) < 3:
+        raise ConfigError(
+            "residual",
+            "false for fewer than 3 stages (the skip joins non-adjacent stages)",
+            residual,
+        )
+
 
 DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform")
 
@@ -172,7 +328,7 @@ class ZooConfig:
             else:
                 value = coerce(f.name, hints[f.name], value)
             object.__setattr__(self, f.name, value)
-        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
+        check_choice("architecture", self.architecture, ARCHITECTURE_NAMES)
         check_choice("train_metrics", self.train_metrics, ("running", "full"))
         self._check_factor_values()
         for name, low in (("seeds", 1), ("batch_size", 1), ("shard_size", 1), ("epochs", 0)):
@@ -194,7 +350,7 @@ class ZooConfig:
             object.__setattr__(self, "checkpoint_epochs", epochs)
 
     def _check_factor_values(self) -> None:
-        allowed = {"activation": ACTIVATIONS, "init": INITS, "optimizer": OPTIMIZERS}
+        allowed = {"activation": ACTIVATION_NAMES, "init": INITS, "optimizer": OPTIMIZERS}
         for name, choices in allowed.items():
             factor = getattr(self, name)
             if factor.distribution in ("uniform", "loguniform"):
@@ -220,6 +376,11 @@ class ZooConfig:
 
     def members(self, input_shape: tuple[int, int, int], num_classes: int) -> list[ModelSpec]:
         """Every model of the zoo, in model-id order: grid combinations x seeds."""
+        import numpy as np
+
+        from weightspace.zoo.architectures import ArchConfig
+        from weightspace.zoo.members import ModelSpec
+
         rng = np.random.default_rng(self.seed)
         grids = [getattr(self, name).grid() for name in FACTORS]
         specs = []

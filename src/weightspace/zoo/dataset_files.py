@@ -19,19 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from weightspace.errors import DatasetError
+from weightspace.zoo.names import (  # noqa: F401 (FILE_DATASETS, USER_DATASETS: re-exported)
+    FILE_DATASETS,
+    IDX_FILES,
+    NPZ_KEYS,
+    USER_DATASETS,
+)
 
-IDX_FILES = {
-    "train_x": "train-images-idx3-ubyte",
-    "train_y": "train-labels-idx1-ubyte",
-    "test_x": "t10k-images-idx3-ubyte",
-    "test_y": "t10k-labels-idx1-ubyte",
-}
-FILE_DATASETS = {
-    "mnist": ", ".join(IDX_FILES.values()) + " (optionally .gz)",
-    "fashion-mnist": ", ".join(IDX_FILES.values()) + " (optionally .gz)",
-    "cifar10": "data_batch_1.bin ... data_batch_5.bin and test_batch.bin",
-    "svhn": "train_32x32.mat and test_32x32.mat",
-}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -158,13 +152,8 @@ def load(name: str, root: Path) -> tuple[np.ndarray, ...]:
 
 
 # ---- the user's own data -------------------------------------------------------------------
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # optional: x_val, y_val
+# `NPZ_KEYS` and `USER_DATASETS` (the kinds and what their root holds): `weightspace.zoo.names`
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-USER_DATASETS = {
-    "npz": "one .npz file with " + ", ".join(NPZ_KEYS) + " (and optionally x_val, y_val)",
-    "imagefolder": "a folder of class folders of images (<class>/<image>), or train/ and test/ "
-    "(and optionally val/) folders each holding such class folders",
-}
 
 
 def _as_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:

@@ -10,132 +10,21 @@ part of the task (`DatasetConfig.transform`, ``grayscale``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import math
-import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from weightspace.config import coerce
-from weightspace.errors import ConfigError, check_choice
+from weightspace.errors import ConfigError
 from weightspace.zoo import dataset_files
+from weightspace.zoo.config import (  # noqa: F401 (TRANSFORMS, LATER_DEFAULTS: re-exported)
+    LATER_DEFAULTS,
+    TRANSFORMS,
+    DatasetConfig,
+)
 from weightspace.zoo.mnist5k import load_mnist5k_arrays
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """Which data a zoo trains on and how it is split.
-
-    ``root`` is the folder of the files for the file-based datasets. Datasets without an official
-    test split (digits, tetris, mnist5k) are split ``1 - val - test / val / test``, seeded by
-    ``split_seed``; the others carve the validation split out of their training files.
-    ``train_fraction`` keeps a seeded subset of the training split (the NeurIPS 2021 zoos vary
-    it). ``label_noise`` replaces that share of the
-    training labels by a different class, drawn with ``split_seed`` (validation and test labels
-    stay clean), as in the 10 % label-noise collection of Zhou et al. 2024.
-
-    The user's own data: ``npz`` (``root`` = an .npz file with x_train, y_train, x_test, y_test
-    and optionally x_val, y_val) and ``imagefolder`` (``root`` = a folder of class folders, or
-    of train/ [val/] test/ folders of class folders).
-
-    The input the networks see is part of the task: pixels are first scaled to [0, 1] (uint8 /
-    255; float arrays are taken as they are), ``grayscale`` averages the colour channels (as the
-    Small CNN Zoo made CIFAR10-GS and SVHN-GS), then ``transform``: ``standardize`` (default:
-    each channel by the training split's mean and std, as our zoos are trained), ``unit`` (the
-    [0, 1] pixels unchanged) or ``meanstd`` (the given per-channel ``mean`` and ``std``, e.g. the
-    normalization a network was trained with elsewhere).
-    """
-
-    name: str = "digits"
-    root: str | None = None
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    train_fraction: float = 1.0
-    label_noise: float = 0.0
-    split_seed: int = 0
-    tetris_samples: int = 1000
-    # added later: `to_dict` leaves these out at their defaults, so older zoos read the same
-    transform: str = "standardize"
-    mean: tuple[float, ...] = ()
-    std: tuple[float, ...] = ()
-    grayscale: bool = False
-
-    def __post_init__(self) -> None:
-        hints = _field_types()
-        for f in fields(self):  # `split_seed = "1"` or `tetris_samples = true` is an error
-            object.__setattr__(
-                self, f.name, coerce(f"dataset.{f.name}", hints[f.name], getattr(self, f.name))
-            )
-        check_choice("dataset", self.name, tuple(LOADERS))
-        for name, low in (("split_seed", 0), ("tetris_samples", 10)):
-            if getattr(self, name) < low:
-                raise ConfigError(f"dataset.{name}", f"an integer >= {low}", getattr(self, name))
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0.0 < value < 0.5:
-                raise ConfigError(name, "a fraction in (0, 0.5)", value)
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise ConfigError("train_fraction", "a fraction in (0, 1]", self.train_fraction)
-        if not 0.0 <= self.label_noise < 1.0:
-            raise ConfigError("label_noise", "a share in [0, 1)", self.label_noise)
-        if self.name in dataset_files.FILE_DATASETS and self.root is None:
-            raise ConfigError(
-                "dataset.root",
-                f"the folder holding the {self.name} files",
-                None,
-                f"Set root to a local folder with {dataset_files.FILE_DATASETS[self.name]}.",
-            )
-        if self.name in dataset_files.USER_DATASETS and self.root is None:
-            raise ConfigError(
-                "dataset.root",
-                dataset_files.USER_DATASETS[self.name],
-                None,
-                "Set root (--data-root) to your data",
-            )
-        self._check_transform()
-
-    def _check_transform(self) -> None:
-        check_choice("dataset.transform", self.transform, TRANSFORMS)
-        given = bool(self.mean or self.std)
-        if (self.transform == "meanstd") != given:
-            raise ConfigError(
-                "dataset.mean/std",
-                "per-channel mean and std exactly when transform is meanstd",
-                {"transform": self.transform, "mean": self.mean, "std": self.std},
-                "Give both with transform = 'meanstd', or neither",
-            )
-        if given and (
-            len(self.mean) != len(self.std)
-            or not all(math.isfinite(v) for v in (*self.mean, *self.std))
-            or min(self.std) <= 0
-        ):
-            raise ConfigError(
-                "dataset.mean/std",
-                "finite per-channel values of one length, std > 0",
-                {"mean": self.mean, "std": self.std},
-            )
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for name, default in LATER_DEFAULTS.items():  # older manifests lack them
-            if out[name] == default:
-                del out[name]
-            elif isinstance(out[name], tuple):
-                out[name] = list(out[name])
-        return out
-
-
-TRANSFORMS = ("standardize", "unit", "meanstd")
-LATER_DEFAULTS = {"transform": "standardize", "mean": (), "std": (), "grayscale": False}
-
-
-@functools.cache
-def _field_types() -> dict:
-    return typing.get_type_hints(DatasetConfig)
 
 
 @dataclass(frozen=True)
@@ -321,6 +210,7 @@ def _user_loader(name: str):
     return load
 
 
+# keys: `weightspace.zoo.names.DATASET_NAMES` (what a config is checked against)
 LOADERS = {
     "digits": load_digits_arrays,
     "tetris": load_tetris_arrays,

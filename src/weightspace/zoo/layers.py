@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightspace.errors import check_choice
+from weightspace.zoo.names import ACTIVATION_NAMES, INITS
 
+# keys: `weightspace.zoo.names.ACTIVATION_NAMES` (what a config is checked against)
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -19,14 +21,13 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 
-INITS = ("default", "uniform", "normal", "kaiming_uniform", "kaiming_normal")
 BIAS_INIT = (
     0.01  # bias init of the published zoos (Model Zoos, Schürholt et al., NeurIPS 2022 Datasets)
 )
 
 
 def activation(name: str) -> nn.Module:
-    check_choice("activation", name, tuple(ACTIVATIONS))
+    check_choice("activation", name, ACTIVATION_NAMES)
     return ACTIVATIONS[name]()
 
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from weightspace.errors import check_choice
-
-OPTIMIZERS = ("adam", "sgd")
+from weightspace.zoo.names import OPTIMIZERS
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,23 @@
 """Import existing zoos (Model Zoos, Small CNN Zoo, folders of checkpoints), attach a task or a
 network to an imported zoo, and export our zoos in the layouts other tools read."""
 
-from weightspace.zoo.imports.attach import attach
-from weightspace.zoo.imports.common import ImportOptions
-from weightspace.zoo.imports.export import EXPORT_FORMATS, export_zoo
-from weightspace.zoo.imports.load import load_state_dict
-from weightspace.zoo.imports.sources import FORMATS, import_modules, import_zoo
-from weightspace.zoo.imports.writer import Checkpoint, write_zoo
+from weightspace._lazy import lazy_names
+
+# loaded on first use: `zoo import --help` reads ImportOptions and the layouts without torch
+_EXPORTS = {
+    "attach": "attaching",  # a module named like the function would shadow it
+    "ImportOptions": "options",
+    "EXPORT_FORMATS": "options",
+    "export_zoo": "export",
+    "load_state_dict": "load",
+    "FORMATS": "options",
+    "import_modules": "sources",
+    "import_zoo": "sources",
+    "Checkpoint": "writer",
+    "write_zoo": "writer",
+}
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
+
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -5,16 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from weightspace.errors import ConfigError, check_choice
+from weightspace.errors import ConfigError
 from weightspace.zoo.architectures import ARCHITECTURES, ArchConfig
-from weightspace.zoo.dataset_files import FILE_DATASETS, USER_DATASETS
-from weightspace.zoo.datasets import LOADERS, DatasetConfig, task_shape
+from weightspace.zoo.datasets import task_shape
 from weightspace.zoo.imports.load import load_state_dict
+from weightspace.zoo.imports.options import (  # noqa: F401 (LIST_ENTRIES: re-exported)
+    LIST_ENTRIES,
+    ImportOptions,
+)
 from weightspace.zoo.imports.writer import Checkpoint, match_architecture, renamer
 
 SIZES = (28, 32, 8, 4, 16, 64)
@@ -48,93 +49,6 @@ FACTORS = {
     "config.random_seed": "seed",
     "config.train_fraction": "train_fraction",
 }
-_TASKS = ", ".join(LOADERS)
-LIST_ENTRIES = ("models", "epochs")  # what the entries of a list-of-state-dicts file are
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """What the user tells an importer beyond the files: the task and the network."""
-
-    dataset: str | None = field(
-        default=None, metadata={"help": "the task the networks were trained on: " + _TASKS}
-    )
-    data_root: str | None = field(
-        default=None,
-        metadata={
-            "help": "that dataset's files (a folder for mnist, cifar10, svhn, imagefolder; the "
-            "file for npz); stored as an absolute path"
-        },
-    )
-    transform: str = field(
-        default="standardize",
-        metadata={
-            "help": "the networks' input: standardize (training statistics), unit "
-            "([0, 1] pixels) or meanstd (--mean/--std)"
-        },
-    )
-    mean: tuple[float, ...] = field(default=(), metadata={"help": "per-channel input mean"})
-    std: tuple[float, ...] = field(default=(), metadata={"help": "per-channel input std"})
-    grayscale: bool = field(
-        default=False,
-        metadata={"help": "average the colour channels (CIFAR10-GS, SVHN-GS of the Small CNN Zoo)"},
-    )
-    arch: str | None = field(
-        default=None,
-        metadata={"help": "a registry network the weights fit (default: found from the weights)"},
-    )
-    strip_prefix: str = field(
-        default="",
-        metadata={"help": "removed from every key, e.g. a LightningModule's attribute 'model.'"},
-    )
-    split_by_architecture: bool = field(
-        default=False, metadata={"help": "folder: one zoo per architecture found, in OUT/arch-N"}
-    )
-    list_entries: str = field(
-        default="models",
-        metadata={
-            "help": "folder: a file holding a list of state dicts gives one model per entry "
-            "(models), or its row's checkpoints at epochs 0, 1, ... (epochs)"
-        },
-    )
-
-    def dataset_config(self) -> DatasetConfig | None:
-        if self.dataset is None:
-            return None
-        if self.dataset not in LOADERS:
-            raise ConfigError("--dataset", f"one of {', '.join(LOADERS)}", self.dataset)
-        # absolute: the zoo is used from other folders than the one it was attached in
-        root = None if self.data_root is None else str(Path(self.data_root).expanduser().resolve())
-        try:
-            return DatasetConfig(
-                name=self.dataset,
-                root=root,
-                transform=self.transform,
-                mean=self.mean,
-                std=self.std,
-                grayscale=self.grayscale,
-            )
-        except ConfigError as err:
-            if err.field != "dataset.root":
-                raise
-            files = FILE_DATASETS.get(self.dataset) or USER_DATASETS[self.dataset]
-            raise ConfigError(
-                "--data-root", f"the {self.dataset} files", None, f"Add --data-root with {files}"
-            ) from None
-
-    def __post_init__(self) -> None:
-        check_choice("list_entries", self.list_entries, LIST_ENTRIES)
-        if self.arch is not None and self.arch not in ARCHITECTURES:
-            raise ConfigError(
-                "--arch",
-                f"one of {', '.join(ARCHITECTURES)}",
-                self.arch,
-                "Or leave it out: a network is matched from its weights when it can be",
-            )
-        if self.dataset is not None:
-            self.dataset_config()  # validates the name (and root) now, before any work
-
-
 # real-valued columns: a CSV writes 0.0 as "0", which must not come back as an integer column
 FLOAT_FIELDS = {"dropout", "lr", "weight_decay", "train_fraction", *METRICS.values()}
 

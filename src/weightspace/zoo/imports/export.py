@@ -27,10 +27,10 @@ import torch
 
 from weightspace.errors import ConfigError, check_choice
 from weightspace.storage import replace_dir
+from weightspace.zoo.imports.options import EXPORT_FORMATS
 from weightspace.zoo.reader import Zoo, open_zoo
 from weightspace.zoo.storage import check_output_dir, make_work_dir
 
-EXPORT_FORMATS = ("modelzoos", "smallcnn")
 MODELZOOS_NAMES = {
     "activation": "model::nlin",
     "dropout": "model::dropout",

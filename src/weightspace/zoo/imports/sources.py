@@ -24,12 +24,11 @@ from weightspace.errors import ConfigError, FileFormatError, WeightspaceError, c
 from weightspace.zoo.imports import folder
 from weightspace.zoo.imports.common import ImportOptions, with_architecture
 from weightspace.zoo.imports.modelzoos import read_modelzoos
+from weightspace.zoo.imports.options import FORMATS
 from weightspace.zoo.imports.smallcnn import read_smallcnn
 from weightspace.zoo.imports.writer import Checkpoint, write_zoo
 from weightspace.zoo.layers import ACTIVATIONS
 from weightspace.zoo.reader import Zoo
-
-FORMATS = ("modelzoos", "smallcnn", "folder")
 
 
 def import_zoo(
