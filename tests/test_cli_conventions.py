@@ -231,3 +231,22 @@ def test_export_overwrite_replaces_an_earlier_export_only(small_zoo, tmp_path, c
     (out / "notes.txt").write_text("mine")  # no longer only an export: refused
     assert main([*argv, "--overwrite"]) == 2
     assert (out / "notes.txt").exists()
+
+
+# every command that shows a progress bar (or progress lines) while it works
+PRINTS_PROGRESS = [
+    ("zoo", "create"), ("zoo", "evaluate"), ("zoo", "sparsify"), ("fit",), ("demo",),
+    ("reproduce",), ("diagnose", "grid"), ("diagnose", "metrics"), ("grids", "generate"),
+    ("grids", "train"), ("graphs", "longrange"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PRINTS_PROGRESS, ids=" ".join)
+def test_every_command_that_shows_progress_takes_quiet(path):
+    assert "--quiet" in _flags(path), f"{' '.join(path)} has no --quiet"
+
+
+def test_the_progress_list_is_complete():
+    # a command with --quiet prints progress: it must be in the list above (and so be checked)
+    quiet = {p for p in _all(build_parser()) if "--quiet" in _flags(p)}
+    assert quiet == set(PRINTS_PROGRESS)
