@@ -11,11 +11,11 @@ from weightspace.config import config_from_args
 from weightspace.errors import ConfigError
 
 
-def _refuse_existing(paths: list[Path], overwrite: bool, flag: str = "--out") -> None:
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
     for path in paths:
         if path.exists() and not overwrite:
-            raise ConfigError(flag, "a path that does not exist yet", str(path),
-                              fix=f"Pick another {flag} or pass --overwrite")  # fmt: skip
+            raise ConfigError("--out", "a path that does not exist yet", str(path),
+                              fix="Pick another --out or pass --overwrite")  # fmt: skip
 
 
 def _diagnose(args: argparse.Namespace) -> None:
@@ -35,11 +35,12 @@ def _diagnose(args: argparse.Namespace) -> None:
 
 def _longrange(args: argparse.Namespace) -> None:
     from weightspace.graphs.longrange import LongRangeConfig, run_long_range
+    from weightspace.storage import check_output_file
     from weightspace.zoo.storage import atomic_write_json
 
     config = config_from_args(LongRangeConfig, args)
     out = Path(args.out)
-    _refuse_existing([out], args.overwrite, args.out_flag)
+    check_output_file(out, args.out_flag, args.overwrite)
     results = run_long_range(config, log=lambda _: None, progress=not args.quiet)
     print("| k | " + " | ".join(results) + " |")
     print("|---" * (len(results) + 1) + "|")
@@ -54,12 +55,13 @@ def _probe(args: argparse.Namespace) -> None:
     from weightspace.graphs.weight_probe import WeightGraphConfig, WeightGraphFeatures
     from weightspace.probe.features import EncoderFeatures, FlatWeights, WeightStatistics
     from weightspace.probe.run import run_probes
+    from weightspace.storage import check_output_file
     from weightspace.zoo import open_zoo
     from weightspace.zoo.storage import atomic_write_bytes
 
     base = config_from_args(WeightGraphConfig, args)
     if args.out:
-        _refuse_existing([Path(args.out)], args.overwrite, args.out_flag)
+        check_output_file(args.out, args.out_flag, args.overwrite, (args.zoo,))
     zoo = open_zoo(args.zoo)
     methods = [FlatWeights(), WeightStatistics()]
     for path in args.encoder or []:
