@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
+from scipy.special import logsumexp
 from torch import nn
 
 from weightspace.cli import main
@@ -18,6 +19,8 @@ from weightspace.generate.samplers import (
     DimensionKDESampler,
     KDESampler,
     NeighbourSampler,
+    _bandwidth,
+    cross_validated_loglik,
     parse_method,
 )
 from weightspace.spec import permute, random_permutations
@@ -71,6 +74,54 @@ def test_joint_kde_keeps_the_correlation_and_samplers_keep_shapes():
         assert out.shape == (7, 6, 4) and np.isfinite(out).all()
     with pytest.raises(ConfigError, match="anchors"):
         KDESampler().sample(tokens[:1], 3)
+
+
+def brute_force_loglik(x: np.ndarray, bandwidth: float, folds: int) -> float:
+    """The held-out Gaussian KDE log-likelihood written out point by point."""
+    n, d = x.shape
+    bounds = np.cumsum([0] + [n // folds + (f < n % folds) for f in range(folds)])
+    total = 0.0
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        kept = np.concatenate([x[:start], x[stop:]])
+        for point in x[start:stop]:
+            log_k = -((kept - point) ** 2).sum(1) / (2 * bandwidth**2)
+            norm = np.log(len(kept)) + 0.5 * d * np.log(2 * np.pi * bandwidth**2)
+            total += logsumexp(log_k) - norm
+    return total / folds
+
+
+def test_cross_validated_loglik_matches_a_point_by_point_loop_even_in_underflow():
+    x = np.random.default_rng(4).normal(size=(23, 7))  # 23 rows: folds of unequal size
+    bandwidths = np.array([0.01, 0.05, 0.3, 1.0, 3.0])  # 0.01: every kernel value underflows
+    ours = cross_validated_loglik(x, bandwidths, 5)
+    reference = [brute_force_loglik(x, h, 5) for h in bandwidths]
+    np.testing.assert_allclose(ours, reference, rtol=1e-9)
+    assert ours[0] < -1e4  # the exact value, not a clamped floor
+
+
+def test_bandwidth_choice_agrees_with_scikit_learns_grid_search_where_it_is_exact():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KernelDensity
+
+    from weightspace.generate.samplers import BANDWIDTHS
+
+    x = np.random.default_rng(5).normal(size=(40, 2))  # low-dimensional: sklearn's tree is exact
+    search = GridSearchCV(KernelDensity(), {"bandwidth": BANDWIDTHS}, cv=5).fit(x)
+    np.testing.assert_allclose(
+        cross_validated_loglik(x, BANDWIDTHS, 5), search.cv_results_["mean_test_score"], rtol=1e-8
+    )
+    assert _bandwidth(x, None) == search.best_params_["bandwidth"]
+
+
+def test_bandwidth_follows_the_data_tight_clusters_get_a_narrow_kernel():
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(4, 5)) * 3
+    clustered = np.repeat(centres, 15, axis=0) + rng.normal(size=(60, 5)) * 0.02
+    clustered = clustered[rng.permutation(60)]
+    broad = rng.normal(size=(60, 5))
+    assert _bandwidth(clustered, None) <= 0.05
+    assert 0.3 <= _bandwidth(broad, None) <= 1.5
+    assert _bandwidth(broad, 0.7) == 0.7  # a given bandwidth is kept
 
 
 def test_method_names():
