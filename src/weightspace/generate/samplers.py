@@ -20,20 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+from sklearn.model_selection import KFold
 from sklearn.neighbors import KernelDensity
 
 from weightspace.errors import ConfigError
 
 BANDWIDTHS = np.logspace(-2, 0.5, 11)  # in standard deviations of each dimension
-
-
-def _fold_bounds(n: int, folds: int) -> list[tuple[int, int]]:
-    """Contiguous, unshuffled folds as scikit-learn's ``KFold(folds)`` makes them: the first
-    ``n % folds`` folds hold one row more."""
-    sizes = np.full(folds, n // folds)
-    sizes[: n % folds] += 1
-    ends = np.cumsum(sizes)
-    return [(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
 
 
 def cross_validated_loglik(x: np.ndarray, bandwidths: np.ndarray, folds: int) -> np.ndarray:
@@ -44,8 +36,8 @@ def cross_validated_loglik(x: np.ndarray, bandwidths: np.ndarray, folds: int) ->
     n, d = x.shape
     data = torch.as_tensor(np.asarray(x, dtype=np.float64))
     scores = np.zeros(len(bandwidths))
-    for start, stop in _fold_bounds(n, folds):
-        held, kept = data[start:stop], torch.cat([data[:start], data[stop:]])
+    for kept_rows, held_rows in KFold(folds).split(x):  # contiguous, unshuffled, as GridSearchCV
+        held, kept = data[held_rows], data[kept_rows]
         sq = (
             held.square().sum(1)[:, None] + kept.square().sum(1)[None, :] - 2.0 * held @ kept.T
         ).clamp_(min=0.0)  # (held, kept) squared distances
