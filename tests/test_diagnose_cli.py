@@ -282,3 +282,83 @@ def test_a_tree_file_with_a_nan_threshold_is_refused(tmp_path):
     fitted.write_text(json.dumps(raw))
     with pytest.raises(FileFormatError, match="finite"):
         MDTree.load(fitted)
+
+
+def _legacy_choice(seed: int, population: list, k: int) -> list:
+    """The released code's draw, written out: seed NumPy's global generator, then choice
+    without replacement."""
+    np.random.seed(seed)
+    return [population[i] for i in np.random.choice(len(population), size=k, replace=False)]
+
+
+def test_random_samples_are_the_released_codes_draws(tmp_path):
+    # the paper's cases 1 and 4 fit on random samples; a seed must select the configurations
+    # the authors' code selects for it, or the published figures cannot be reproduced
+    from weightspace.diagnose.protocols import case_config, fitting_rows, usable
+
+    table = _published_csv(tmp_path / "clean.csv")
+    for case, question in (("random-configs", "temperature"), ("random-data-fractions", "width")):
+        config = case_config(case, question=question)
+        rows = usable(table, config)
+        data, width = sorted(set(rows["data"].tolist())), sorted(set(rows["width"].tolist()))
+        if case == "random-configs":  # every data fraction x every width, present or not
+            population, k = [(d, w) for d in data for w in width], config.pairs
+            keys = list(zip(rows["data"].tolist(), rows["width"].tolist(), strict=True))
+        else:
+            population, k, keys = data, config.fractions, rows["data"].tolist()
+        for seed in config.seeds:
+            chosen = set(_legacy_choice(seed, population, k))
+            expected = [i for i, key in enumerate(keys) if key in chosen]
+            fit = fitting_rows(rows, config, seed)
+            for column in ("data", "width", "bs"):
+                assert fit[column].tolist() == [rows[column][i] for i in expected], (case, seed)
+
+
+def test_baseline_trees_see_the_released_scripts_features_in_their_order(tmp_path):
+    # scikit-learn breaks ties between equally good splits by a seeded permutation of the
+    # features, so the order is part of the published definition
+    from sklearn.tree import DecisionTreeClassifier
+
+    from weightspace.diagnose.tree import BaselineTree
+
+    released = {
+        "validation": ["train_error", "train_loss", "test_loss", "test_error"],
+        "landscape": ["train_error", "mode_connectivity_peak", "CKA", "hessian_t"],
+    }
+    _published_csv(tmp_path / "a.csv", seed=0), _published_csv(tmp_path / "b.csv", seed=1)
+    train, test = (read_metrics(str(tmp_path / f)) for f in ("a.csv", "b.csv"))
+    fit, score = (t["bs_failure"] != "optimal" for t in (train, test))
+    for features, cols in released.items():
+        for seed in (42, 90):
+            tree = BaselineTree(features, "bs_failure", seed).fit(train)
+            assert list(tree.columns) == cols
+            x = np.stack([np.asarray(train[c], float)[fit] for c in cols], 1)
+            ref = DecisionTreeClassifier(max_depth=4, random_state=seed)
+            ref.fit(x, np.asarray(train["bs_failure"])[fit].astype(str))
+            xt = np.stack([np.asarray(test[c], float)[score] for c in cols], 1)
+            labels = np.asarray(test["bs_failure"])[score].astype(str)
+            assert tree.score(test) == pytest.approx((ref.predict(xt) == labels).mean())
+
+
+RELEASED = pytest.mark.skipif(
+    not __import__("os").environ.get("WEIGHTSPACE_MD_TABLES"),
+    reason="set WEIGHTSPACE_MD_TABLES to a folder holding the paper's released CSVs",
+)
+
+
+@RELEASED
+def test_the_paper_table_reproduces_on_the_released_tables():
+    # github.com/YefanZhou/ModelDiagnosis, model_diagnosis_dataset/dataframe/ (not shipped here)
+    import os
+
+    from weightspace.diagnose.protocols import paper_table
+
+    root = os.environ["WEIGHTSPACE_MD_TABLES"]
+    train = read_metrics(f"{root}/dataframe_normal_public.csv")
+    test = read_metrics(f"{root}/dataframe_noise_public.csv")
+    for row in paper_table(train, test):
+        for method, published in row["published"].items():
+            ours = 100 * row["results"][method]["mean"]
+            # the paper truncates to 2 decimals; one tie-break (case 1's hyperparameter tree,
+            # 49.54 for 49.56) comes from the seed its scikit-learn tree was given
+            assert published - 0.03 <= ours < published + 0.01, (row["case"], method, ours)

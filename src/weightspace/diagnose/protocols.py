@@ -1,7 +1,8 @@
 """Transfer protocols of the MD-tree paper: fit on one collection, score on another.
 
 ``dataset``: fit on the configurations of k random (data, width) pairs of the training
-collection (all their batch sizes), score on the whole test collection. ``data-fractions``: fit
+collection (all their batch sizes; pairs drawn from every data fraction x width, as the
+authors' released code draws them), score on the whole test collection. ``data-fractions``: fit
 on k random data fractions (all their widths and batch sizes). ``scale-data`` /
 ``scale-params``: fit only on configurations with little data or few parameters. Rows labelled
 'optimal' are left out of fitting and scoring (`labels.counted`). Each seed draws its own
@@ -46,15 +47,20 @@ def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
         return select(table, amount <= config.max_data)
     if config.protocol == "scale-params":
         return select(table, _params(table, config.params_digits) <= config.max_params)
-    rng = np.random.default_rng(seed)
+    # The released code's draw: NumPy's legacy generator seeded with the seed, then `choice`
+    # without replacement (= the first k of `permutation`) over the sorted data fractions, or
+    # over every (data, width) pair of the sorted fractions x sorted widths, so a seed selects
+    # the same configurations as the paper's runs.
+    rng = np.random.RandomState(seed)
+    data = np.asarray(table["data"], dtype=float)
+    fractions = np.unique(data)
     if config.protocol == "data-fractions":
-        fractions = np.unique(np.asarray(table["data"], dtype=float))
         chosen = fractions[rng.permutation(len(fractions))[: config.fractions]]
-        return select(table, np.isin(np.asarray(table["data"], dtype=float), chosen))
-    pairs = sorted(set(zip(table["data"].tolist(), table["width"].tolist(), strict=True)))
+        return select(table, np.isin(data, chosen))
+    width = np.asarray(table["width"], dtype=float)
+    pairs = [(d, w) for d in fractions for w in np.unique(width)]
     chosen = {pairs[i] for i in rng.permutation(len(pairs))[: config.pairs]}
-    keep = np.array([p in chosen for p in zip(table["data"], table["width"], strict=True)])
-    return select(table, keep)
+    return select(table, np.array([p in chosen for p in zip(data, width, strict=True)]))
 
 
 def md_tree(config: EvaluateConfig) -> MDTree:

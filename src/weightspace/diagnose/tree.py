@@ -187,12 +187,14 @@ class MDTree:
         return tree
 
 
+# The baseline trees' features in the order of the authors' released scripts
+# (github.com/YefanZhou/ModelDiagnosis, scripts/q1_*.sh, scripts/q2_*.sh): the order matters, since
+# scikit-learn breaks ties between equally good splits by a seeded feature permutation.
 BASELINE_FEATURES = {
     "hyperparameter": ("log_data_amount", "log_para_amount"),  # hyperparameters="both"
-    "validation": ("train_loss", "test_loss", "train_error", "test_error"),
-    "landscape": ("train_error", "hessian_t", "hessian_e", "mode_connectivity",
-                  "mode_connectivity_peak", "CKA"),
-}  # fmt: skip
+    "validation": ("train_error", "train_loss", "test_loss", "test_error"),
+    "landscape": ("train_error", "mode_connectivity_peak", "CKA", "hessian_t"),
+}
 
 # The hyperparameter tree's features per label, as the authors' released scripts run it
 # (github.com/YefanZhou/ModelDiagnosis, scripts/q1_*.sh, q2_predict_width_temp.sh,
