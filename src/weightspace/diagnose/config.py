@@ -163,7 +163,13 @@ class EvaluateConfig:
     protocol: Literal["dataset", "data-fractions", "scale-data", "scale-params"] = field(
         default="dataset", metadata={"help": "how the fitting rows are chosen"}
     )
-    pairs: int = field(default=8, metadata={"help": "(data, width) pairs fitted on (dataset)"})
+    pairs: int = field(
+        default=8,
+        metadata={
+            "help": "(data, width) pairs fitted on (dataset), drawn from every data fraction x "
+            "width as the released code draws them (a pair absent from the table adds no rows)"
+        },
+    )
     fractions: int = field(
         default=1, metadata={"help": "data fractions fitted on (data-fractions)"}
     )
@@ -210,6 +216,8 @@ class EvaluateConfig:
             raise ConfigError("params_digits", "an integer from -1 to 6", self.params_digits)
         if not self.seeds:
             raise ConfigError("seeds", "at least one seed", self.seeds)
+        if any(not 0 <= s < 2**32 for s in self.seeds):  # NumPy's legacy generator's range
+            raise ConfigError("seeds", "integers from 0 to 2**32 - 1", self.seeds)
 
 
 # ---- the MD tree's shapes (`weightspace.diagnose.tree`) --------------------

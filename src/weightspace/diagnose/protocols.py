@@ -55,12 +55,24 @@ def fitting_rows(table: Table, config: EvaluateConfig, seed: int) -> Table:
     data = np.asarray(table["data"], dtype=float)
     fractions = np.unique(data)
     if config.protocol == "data-fractions":
+        _check_sample("--fractions", config.fractions, len(fractions), "data fractions")
         chosen = fractions[rng.permutation(len(fractions))[: config.fractions]]
         return select(table, np.isin(data, chosen))
     width = np.asarray(table["width"], dtype=float)
     pairs = [(d, w) for d in fractions for w in np.unique(width)]
+    _check_sample("--pairs", config.pairs, len(pairs), "(data, width) pairs")
     chosen = {pairs[i] for i in rng.permutation(len(pairs))[: config.pairs]}
     return select(table, np.array([p in chosen for p in zip(data, width, strict=True)]))
+
+
+def _check_sample(flag: str, k: int, available: int, what: str) -> None:
+    """A draw without replacement needs k <= the population (the released code's `choice`
+    raises there too)."""
+    if k > available:
+        raise ConfigError(
+            flag, f"at most the {available} {what} of the training table", k,
+            f"Pass {flag} {available} or fewer",
+        )  # fmt: skip
 
 
 def md_tree(config: EvaluateConfig) -> MDTree:
@@ -84,9 +96,13 @@ def evaluate(train: Table, test: Table, config: EvaluateConfig) -> dict[str, dic
     for seed in config.seeds:
         fit = fitting_rows(train, config, seed)
         if len(fit[label]) == 0:
+            fix = {
+                "scale-data": "Raise --max-data",
+                "scale-params": "Raise --max-params (or --params-digits)",
+            }.get(config.protocol, "Raise --pairs: every (data, width) pair drawn is absent")
             raise ConfigError(
                 "--protocol", "a protocol that leaves rows to fit on", config.protocol,
-                "Raise --max-data / --max-params (or --params-digits)",
+                f"{fix} (seed {seed})",
             )  # fmt: skip
         sizes.append(len(fit[label]))
         scores["md"].append(md_tree(config).fit(fit).score(test))

@@ -189,7 +189,9 @@ class MDTree:
 
 # The baseline trees' features in the order of the authors' released scripts
 # (github.com/YefanZhou/ModelDiagnosis, scripts/q1_*.sh, scripts/q2_*.sh): the order matters, since
-# scikit-learn breaks ties between equally good splits by a seeded feature permutation.
+# scikit-learn breaks ties between equally good splits by a seeded feature permutation. The
+# landscape tree's order is that of the dataset-transfer and width-question scripts (the
+# width-limit block of q1_predict_temp_scale_transfer.sh lists hessian_t before CKA).
 BASELINE_FEATURES = {
     "hyperparameter": ("log_data_amount", "log_para_amount"),  # hyperparameters="both"
     "validation": ("train_error", "train_loss", "test_loss", "test_error"),
