@@ -302,7 +302,7 @@ def test_q2_hyperparameter_tree_sees_only_the_published_feature(question, label,
         return ("small", "width" if width < 8 else "batch", "data" if data < 10 else "batch")
 
     table = _published_grid(label_of)
-    config = EvaluateConfig(question=question, pairs=100, seeds=(42,), min_width=0)
+    config = EvaluateConfig(question=question, pairs=16, seeds=(42,), min_width=0)
     results = evaluate(table, table, config)
     assert results["hyperparameter"]["mean"] == pytest.approx(_share(table[label], majority))
     assert results["hyperparameter"]["mean"] < 0.9
@@ -316,7 +316,7 @@ def test_temperature_hyperparameter_tree_keeps_both_features():
         return ("small" if (width < 4) != (data < 5) else "large", "width", "data")
 
     table = _published_grid(label_of)
-    results = evaluate(table, table, EvaluateConfig(pairs=100, seeds=(42,)))
+    results = evaluate(table, table, EvaluateConfig(pairs=16, seeds=(42,)))
     assert results["hyperparameter"]["mean"] == 1.0
 
 
@@ -328,7 +328,7 @@ def test_score_drops_optimal_rows_like_evaluate():
     with_optimal = dict(table, bs_failure=table["bs_failure"].astype(object).copy())
     with_optimal["bs_failure"][::5] = "optimal"  # never predicted; the paper drops these rows
     assert tree.score(with_optimal) == 1.0
-    config = EvaluateConfig(pairs=100, seeds=(42,), search="scan", passes=2)
+    config = EvaluateConfig(pairs=16, seeds=(42,), search="scan", passes=2)
     per_seed = evaluate(with_optimal, with_optimal, config)["md"]["per_seed"][0]
     assert per_seed == pytest.approx(tree.fit(with_optimal).score(with_optimal))
     baseline = BaselineTree("landscape", "bs_failure").fit(with_optimal)
